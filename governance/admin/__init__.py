@@ -1,0 +1,4 @@
+from governance.admin import (
+    core,  # noqa: F401
+    levers,  # noqa: F401
+)

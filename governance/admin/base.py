@@ -1,0 +1,87 @@
+"""Admin building blocks every app uses: tenant scoping and FSM buttons that call services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from django_fsm.admin import FSMAdminMixin
+
+from governance.errors import DomainError
+from governance.selectors import tenants_for_user
+
+logger = logging.getLogger(__name__)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class TenantScopedAdminMixin:
+    """Reviewers see the tenants of their memberships; superusers see all."""
+
+    tenant_lookup = "tenant"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.tenant_lookup}__in": tenants_for_user(request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tenant" and not request.user.is_superuser:
+            kwargs["queryset"] = tenants_for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+ServiceCall = Callable[..., Any]
+
+
+class ServiceFSMAdminMixin(FSMAdminMixin):
+    """django-fsm-2's transition buttons, routed through services: ``fsm_services`` maps a
+    transition name to ``callable(obj, request, **form_data)``. The service checks the rules
+    and writes the ledger; the admin only reports the outcome."""
+
+    fsm_services: dict[str, ServiceCall] = {}
+
+    def _apply_fsm_transition(self, *, obj, transition_name: str, request, kwargs=None) -> bool:
+        service = self.fsm_services.get(transition_name)
+        if service is None:
+            self.message_user(request, f"'{transition_name}' is not available here", messages.ERROR)
+            return False
+        try:
+            service(obj, request, **(kwargs or {}))
+        except DomainError as exc:
+            detail = exc.message
+            if hasattr(exc, "errors"):
+                detail = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.errors.items())
+            self.message_user(request, f"{transition_name} refused: {detail}", messages.ERROR)
+            return False
+        except (TransitionNotAllowed, ConcurrentTransition) as exc:
+            self.message_user(request, f"{transition_name} refused: {exc}", messages.ERROR)
+            return False
+        self.message_user(request, f"{transition_name}: done", messages.SUCCESS)
+        return True
+
+
+def has_reviewer_perm(request) -> bool:
+    return request.user.has_perm("governance.review")
+
+
+def run_bulk_service(modeladmin: admin.ModelAdmin, request, queryset, fn: ServiceCall, label: str):
+    """Apply a service to each selected object, reporting successes and refusals."""
+    done, refused = 0, []
+    for obj in queryset:
+        try:
+            fn(obj)
+            done += 1
+        except (DomainError, TransitionNotAllowed, ConcurrentTransition) as exc:
+            refused.append(f"{obj}: {getattr(exc, 'message', exc)}")
+    if done:
+        modeladmin.message_user(request, f"{label}: {done} done", messages.SUCCESS)
+    for line in refused[:20]:
+        modeladmin.message_user(request, f"{label} refused for {line}", messages.WARNING)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from governance.models import ApiToken
+from governance.models.tenancy import hash_token
+
+# last_used_at is a hint, not an audit record: write it at most once a minute per token.
+LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+
+
+class MachinePrincipal:
+    """``request.user`` for a machine token: authenticated, tenant-bound, never a reviewer."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+
+    def __init__(self, token: ApiToken) -> None:
+        self.token = token
+        self.username = f"token:{token.name}"
+
+    def get_username(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return False
+
+    def has_perms(self, perms, obj=None) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'")
+        raw = header[1].decode(errors="replace")
+        token = (
+            ApiToken.objects.select_related("tenant", "user")
+            .filter(key_hash=hash_token(raw), revoked_at__isnull=True)
+            .first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed("invalid or revoked token")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        if token.user_id is not None:
+            if not token.user.is_active:
+                raise exceptions.AuthenticationFailed("the token's user is inactive")
+            return token.user, token
+        return MachinePrincipal(token), token
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword

@@ -1,0 +1,136 @@
+from rest_framework import serializers
+
+from governance.api.serializers_base import StrictSerializer
+from governance.models import Checkpoint, ConfigVersion, LedgerEntry
+
+
+class ChangeSerializer(StrictSerializer):
+    description = serializers.CharField(max_length=500)
+    date = serializers.DateField(required=False)
+    impact = serializers.ChoiceField(choices=["breaking", "non-breaking"], default="non-breaking")
+    affected_components = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list
+    )
+
+
+class ConfigVersionSerializer(serializers.ModelSerializer):
+    family = serializers.CharField(source="family.name", read_only=True)
+    base_version = serializers.CharField(
+        source="base_version.version", read_only=True, default=None
+    )
+    created_by = serializers.CharField(source="created_by_label", read_only=True)
+    approvals = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ConfigVersion
+        fields = [
+            "id",
+            "family",
+            "version",
+            "state",
+            "source",
+            "description",
+            "changes",
+            "payload",
+            "base_version",
+            "created_by",
+            "created_at",
+            "submitted_at",
+            "approved_at",
+            "rejected_at",
+            "rejection_reason",
+            "activated_at",
+            "deactivated_at",
+            "approvals",
+        ]
+        read_only_fields = fields
+
+    def get_approvals(self, obj) -> list[dict]:
+        return [
+            {"reviewer": a.reviewer.get_username(), "reason": a.reason, "at": a.created_at}
+            for a in obj.approvals.all()
+            if a.voided_at is None
+        ]
+
+
+class ConfigVersionCreateSerializer(StrictSerializer):
+    family = serializers.SlugField(max_length=64)
+    version = serializers.CharField(max_length=32)
+    payload = serializers.JSONField()
+    description = serializers.CharField(
+        max_length=2000, required=False, default="", allow_blank=True
+    )
+    changes = ChangeSerializer(many=True, required=False, default=list)
+    base_version = serializers.CharField(max_length=32, required=False, allow_null=True)
+    submit = serializers.BooleanField(required=False, default=False)
+
+    def validate_payload(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return value
+
+
+class PayloadEditSerializer(StrictSerializer):
+    payload = serializers.JSONField()
+
+    def validate_payload(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        return value
+
+
+class ActivateSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    acknowledge_breaking = serializers.BooleanField(required=False, default=False)
+
+
+class ActiveConfigSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    family = serializers.CharField()
+    version = serializers.CharField()
+    payload = serializers.JSONField()
+    activated_at = serializers.CharField(allow_null=True)
+
+
+class DiffSerializer(serializers.Serializer):
+    against = serializers.CharField(allow_null=True)
+    changes = serializers.ListField(child=serializers.DictField())
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "seq",
+            "kind",
+            "subject_type",
+            "subject_id",
+            "actor",
+            "payload",
+            "created_at",
+            "hash",
+        ]
+        read_only_fields = fields
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    priority = serializers.CharField(source="get_priority_display", read_only=True)
+
+    class Meta:
+        model = Checkpoint
+        fields = [
+            "id",
+            "checkpoint_type",
+            "subject_type",
+            "subject_id",
+            "description",
+            "confidence",
+            "priority",
+            "blocking",
+            "state",
+            "created_at",
+            "expires_at",
+            "resolved_at",
+            "resolution_reason",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,14 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from governance.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("config-versions", views.ConfigVersionViewSet, basename="config-version")
+router.register("checkpoints", views.CheckpointViewSet, basename="checkpoint")
+
+urlpatterns = [
+    path("config/<slug:family>/active", views.ActiveConfigView.as_view(), name="active-config"),
+    path("", include("governance.api.levers_urls")),
+    path("", include(router.urls)),
+]

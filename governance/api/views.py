@@ -1,0 +1,206 @@
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance import selectors
+from governance.api.permissions import IsReviewer
+from governance.api.serializers import (
+    ActivateSerializer,
+    ActiveConfigSerializer,
+    CheckpointSerializer,
+    ConfigVersionCreateSerializer,
+    ConfigVersionSerializer,
+    DiffSerializer,
+    LedgerEntrySerializer,
+    PayloadEditSerializer,
+)
+from governance.api.serializers_base import ReasonSerializer
+from governance.api.tenancy import TenantScopedMixin, request_actor, request_tenant
+from governance.models import Checkpoint, ConfigVersion, VersionApproval, VersionState
+from governance.services import checkpoints as checkpoint_services
+from governance.services import versions as version_services
+
+
+class ConfigVersionFilter(filters.FilterSet):
+    family = filters.CharFilter(field_name="family__name")
+    state = filters.ChoiceFilter(choices=VersionState.choices)
+    source = filters.CharFilter()
+
+    class Meta:
+        model = ConfigVersion
+        fields = ["family", "state", "source"]
+
+
+class ConfigVersionViewSet(
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Config versions of the request's tenant. Machines register and submit; reviewers
+    approve, reject, activate, deprecate and roll back."""
+
+    serializer_class = ConfigVersionSerializer
+    filterset_class = ConfigVersionFilter
+    queryset = ConfigVersion.objects.select_related("family", "base_version").prefetch_related(
+        Prefetch("approvals", queryset=VersionApproval.objects.select_related("reviewer"))
+    )
+
+    def _respond(self, version, code=status.HTTP_200_OK):
+        version = self.get_queryset().get(pk=version.pk)
+        return Response(ConfigVersionSerializer(version).data, status=code)
+
+    @extend_schema(request=ConfigVersionCreateSerializer, responses={201: ConfigVersionSerializer})
+    def create(self, request):
+        data = ConfigVersionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        tenant = self.tenant
+        base = None
+        if values.get("base_version"):
+            base = ConfigVersion.objects.filter(
+                tenant=tenant, family__name=values["family"], version=values["base_version"]
+            ).first()
+            if base is None:
+                return Response({"base_version": ["no such version"]}, status=400)
+        version = version_services.version_register(
+            tenant=tenant,
+            family=values["family"],
+            version=values["version"],
+            payload=values["payload"],
+            description=values["description"],
+            changes=[
+                {**c, "date": c["date"].isoformat()} if c.get("date") else c
+                for c in values["changes"]
+            ],
+            base_version=base,
+            actor=request_actor(request),
+            submit=values["submit"],
+        )
+        return self._respond(version, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        version = version_services.version_submit(
+            version=self.get_object(), actor=request_actor(request)
+        )
+        return self._respond(version)
+
+    @extend_schema(request=PayloadEditSerializer, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"], url_path="edit-payload")
+    def edit_payload(self, request, pk=None):
+        data = PayloadEditSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = version_services.version_update_payload(
+            version=self.get_object(),
+            payload=data.validated_data["payload"],
+            actor=request_actor(request),
+        )
+        return self._respond(version)
+
+    def _reason(self, request) -> str:
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data["reason"]
+
+    @extend_schema(request=ReasonSerializer, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def approve(self, request, pk=None):
+        version = version_services.version_approve(
+            version=self.get_object(), user=request.user, reason=self._reason(request)
+        )
+        return self._respond(version)
+
+    @extend_schema(request=ReasonSerializer, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def reject(self, request, pk=None):
+        version = version_services.version_reject(
+            version=self.get_object(), user=request.user, reason=self._reason(request)
+        )
+        return self._respond(version)
+
+    @extend_schema(request=ActivateSerializer, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def activate(self, request, pk=None):
+        data = ActivateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = version_services.version_activate(
+            version=self.get_object(), user=request.user, **data.validated_data
+        )
+        return self._respond(version)
+
+    @extend_schema(request=ReasonSerializer, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def deprecate(self, request, pk=None):
+        version = version_services.version_deprecate(
+            version=self.get_object(), user=request.user, reason=self._reason(request)
+        )
+        return self._respond(version)
+
+    @extend_schema(request=ReasonSerializer, responses=ConfigVersionSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def rollback(self, request, pk=None):
+        version = version_services.version_rollback(
+            version=self.get_object(), user=request.user, reason=self._reason(request)
+        )
+        return self._respond(version)
+
+    @extend_schema(responses=DiffSerializer)
+    @action(detail=True, methods=["get"])
+    def diff(self, request, pk=None):
+        return Response(selectors.version_diff(version=self.get_object()))
+
+    @extend_schema(responses=LedgerEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        entries = selectors.ledger_for_subject(subject=self.get_object())
+        return Response(LedgerEntrySerializer(entries, many=True).data)
+
+
+class ActiveConfigView(APIView):
+    """The runtime read of a family's ACTIVE version (cached; invalidated on activation)."""
+
+    @extend_schema(responses=ActiveConfigSerializer)
+    def get(self, request, family: str):
+        config = selectors.active_config(tenant_id=request_tenant(request).pk, family=family)
+        if config is None:
+            raise NotFound(f"no active {family} version")
+        return Response(config)
+
+
+class CheckpointViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = CheckpointSerializer
+    queryset = Checkpoint.objects.all().order_by("priority", "created_at", "id")
+    filterset_fields = ["state", "checkpoint_type", "blocking"]
+
+    def _resolve(self, request, approve: bool):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        checkpoint = checkpoint_services.checkpoint_resolve(
+            checkpoint=self.get_object(),
+            approve=approve,
+            user=request.user,
+            reason=data.validated_data["reason"],
+        )
+        return Response(CheckpointSerializer(checkpoint).data)
+
+    @extend_schema(request=ReasonSerializer, responses=CheckpointSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def approve(self, request, pk=None):
+        return self._resolve(request, True)
+
+    @extend_schema(request=ReasonSerializer, responses=CheckpointSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def reject(self, request, pk=None):
+        return self._resolve(request, False)
+
+
+def get_tenant_object(request, queryset, **lookup):
+    return get_object_or_404(queryset, tenant=request_tenant(request), **lookup)

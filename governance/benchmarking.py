@@ -1,0 +1,86 @@
+"""The `manage.py benchmark` harness. Each app registers benchmarks in `<app>/benchmarks/*.py`
+with ``@benchmark("name")``; a benchmark returns one or more ``Figure`` rows: our figure, a
+baseline measured in the same run, and their ratio."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.db import connection
+
+REGISTRY: dict[str, Callable[..., list[Figure]]] = {}
+
+
+@dataclass
+class Figure:
+    name: str
+    ours: float
+    baseline: float
+    unit: str
+    higher_is_better: bool
+    baseline_label: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """ours relative to the baseline, oriented so that 1.0 means as good as the baseline
+        and below 1.0 means worse (throughput: ours/base; time: base/ours)."""
+        if self.higher_is_better:
+            return self.ours / self.baseline if self.baseline else float("inf")
+        return self.baseline / self.ours if self.ours else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def benchmark(name: str):
+    def register(fn: Callable[..., list[Figure]]):
+        REGISTRY[name] = fn
+        return fn
+
+    return register
+
+
+def discover() -> dict[str, Callable[..., list[Figure]]]:
+    for app_config in apps.get_app_configs():
+        if app_config.name not in {"governance", "calibration", "learning", "tripwire"}:
+            continue
+        try:
+            package = importlib.import_module(f"{app_config.name}.benchmarks")
+        except ModuleNotFoundError:
+            continue
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return REGISTRY
+
+
+@contextmanager
+def stopwatch() -> Iterator[dict[str, float]]:
+    box: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box["seconds"] = time.perf_counter() - start
+
+
+def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """The fastest of ``repeat`` runs, in seconds (the least disturbed by the machine)."""
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def require_postgres() -> None:
+    if connection.vendor != "postgresql":
+        raise RuntimeError("this benchmark needs PostgreSQL (run it with `make benchmark`)")

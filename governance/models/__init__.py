@@ -1,0 +1,37 @@
+from governance.models.checkpoints import (
+    Checkpoint,
+    CheckpointConfig,
+    CheckpointPriority,
+    CheckpointState,
+    CheckpointType,
+)
+from governance.models.ledger import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError
+from governance.models.tenancy import ApiToken, Membership, Tenant
+from governance.models.versions import (
+    ConfigFamily,
+    ConfigVersion,
+    VersionApproval,
+    VersionSource,
+    VersionState,
+)
+
+__all__ = [
+    "ApiToken",
+    "Checkpoint",
+    "CheckpointConfig",
+    "CheckpointPriority",
+    "CheckpointState",
+    "CheckpointType",
+    "ConfigFamily",
+    "ConfigVersion",
+    "LedgerAnchor",
+    "LedgerEntry",
+    "LedgerHead",
+    "LedgerImmutableError",
+    "Membership",
+    "Tenant",
+    "VersionApproval",
+    "VersionSource",
+    "VersionState",
+]
+from governance.models.levers import *  # noqa: F403

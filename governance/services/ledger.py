@@ -1,0 +1,371 @@
+"""The tamper-evident ledger: one hash chain per tenant, anchored under a key the database
+never sees. ``ledger_append`` is the only way in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, Tenant
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, as the ledger names them: ``user:alice``, ``token:ingest``, ``system:beat``."""
+
+    kind: str
+    name: str
+    user_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @classmethod
+    def for_user(cls, user) -> Actor:
+        return cls(kind="user", name=user.get_username(), user_id=user.pk)
+
+    @classmethod
+    def for_token(cls, token) -> Actor:
+        if token.user_id:
+            return cls(kind="user", name=token.user.get_username(), user_id=token.user_id)
+        return cls(kind="token", name=token.name)
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(kind="system", name=name)
+
+    @property
+    def is_human(self) -> bool:
+        return self.kind == "user"
+
+
+def subject_of(obj: Model | None) -> tuple[str, str]:
+    if obj is None:
+        return "", ""
+    return obj._meta.label_lower, str(obj.pk)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return iso_utc(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_json_default,
+    )
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def normalise_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as it will read back from the JSON column (so the hash is reproducible)."""
+    return json.loads(canonical_json(payload))
+
+
+def entry_hash(
+    *,
+    tenant_id: int,
+    seq: int,
+    kind: str,
+    subject_type: str,
+    subject_id: str,
+    actor: str,
+    payload: dict[str, Any],
+    created_at: dt.datetime,
+    prev_hash: str,
+) -> str:
+    body = canonical_json(
+        {
+            "tenant": tenant_id,
+            "seq": seq,
+            "kind": kind,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "actor": actor,
+            "payload": payload,
+            "created_at": iso_utc(created_at),
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _lock_head(tenant_id: int) -> LedgerHead:
+    # The head row is the per-tenant mutex: SELECT ... FOR UPDATE queues concurrent appenders
+    # so each sees the previous one's hash. SQLite serializes writers by itself.
+    head = LedgerHead.objects.select_for_update().filter(tenant_id=tenant_id).first()
+    if head is None:
+        LedgerHead.objects.get_or_create(tenant_id=tenant_id)
+        head = LedgerHead.objects.select_for_update().get(tenant_id=tenant_id)
+    return head
+
+
+@transaction.atomic
+def ledger_append(
+    *,
+    tenant: Tenant | int,
+    kind: str,
+    actor: Actor,
+    subject: Model | None = None,
+    subject_type: str = "",
+    subject_id: str = "",
+    payload: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> LedgerEntry:
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    if subject is not None:
+        subject_type, subject_id = subject_of(subject)
+    created_at = now or timezone.now()
+    body = normalise_payload(payload or {})
+    head = _lock_head(tenant_id)
+    seq = head.seq + 1
+    digest = entry_hash(
+        tenant_id=tenant_id,
+        seq=seq,
+        kind=kind,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        actor=actor.label,
+        payload=body,
+        created_at=created_at,
+        prev_hash=head.hash,
+    )
+    entry = LedgerEntry.objects.create(
+        tenant_id=tenant_id,
+        seq=seq,
+        kind=kind,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        actor=actor.label,
+        payload=body,
+        created_at=created_at,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    head.seq, head.hash = seq, digest
+    head.save(update_fields=["seq", "hash"])
+    _anchor_on_commit(tenant_id)
+    return entry
+
+
+def _anchor_on_commit(tenant_id: int) -> None:
+    """Anchor the head once per committed append batch (transaction). A batch of many appends
+    registers one callback: Django drops pending callbacks on rollback, so looking for ours in
+    the pending list is also rollback-safe."""
+    for _sids, func, _robust in connection.run_on_commit:
+        if getattr(func, "ledger_anchor_tenant", None) == tenant_id:
+            return
+
+    def anchor() -> None:
+        ledger_anchor_head(tenant_id=tenant_id)
+
+    anchor.ledger_anchor_tenant = tenant_id  # type: ignore[attr-defined]
+    transaction.on_commit(anchor)
+
+
+def sign_anchor(*, tenant_id: int, seq: int, head_hash: str) -> str:
+    message = f"{tenant_id}:{seq}:{head_hash}".encode()
+    return hmac.new(settings.LEDGER_SIGNING_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _write_anchor_file(anchor: LedgerAnchor) -> None:
+    path = Path(settings.LEDGER_ANCHOR_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = canonical_json(
+        {
+            "tenant": anchor.tenant_id,
+            "seq": anchor.seq,
+            "hash": anchor.hash,
+            "signature": anchor.signature,
+            "created_at": iso_utc(anchor.created_at),
+        }
+    )
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def ledger_anchor_head(*, tenant_id: int, now: dt.datetime | None = None) -> LedgerAnchor | None:
+    """Sign the tenant's current head unless it is already anchored. Safe to run twice."""
+    head = LedgerHead.objects.filter(tenant_id=tenant_id).values_list("seq", "hash").first()
+    if head is None or head[0] == 0:
+        return None
+    seq, head_hash = head
+    anchor, created = LedgerAnchor.objects.get_or_create(
+        tenant_id=tenant_id,
+        seq=seq,
+        defaults={
+            "hash": head_hash,
+            "signature": sign_anchor(tenant_id=tenant_id, seq=seq, head_hash=head_hash),
+            "created_at": now or timezone.now(),
+        },
+    )
+    if created:
+        _write_anchor_file(anchor)
+    return anchor if created else None
+
+
+def ledger_anchor_all(*, now: dt.datetime | None = None) -> int:
+    """The scheduled anchoring of every tenant's head; returns how many anchors were new."""
+    created = 0
+    for tenant_id in LedgerHead.objects.filter(seq__gt=0).values_list("tenant_id", flat=True):
+        if ledger_anchor_head(tenant_id=tenant_id, now=now) is not None:
+            created += 1
+    return created
+
+
+@dataclass
+class VerifyResult:
+    tenant_id: int
+    entries: int
+    anchors_checked: int
+    first_broken_seq: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken_seq is None and not self.problem
+
+
+def _iter_entries(tenant_id: int, chunk: int = 5000) -> Iterator[tuple]:
+    fields = (
+        "seq",
+        "kind",
+        "subject_type",
+        "subject_id",
+        "actor",
+        "payload",
+        "created_at",
+        "prev_hash",
+        "hash",
+    )
+    last = 0
+    while True:
+        rows = list(
+            LedgerEntry.objects.filter(tenant_id=tenant_id, seq__gt=last)
+            .order_by("seq")
+            .values_list(*fields)[:chunk]
+        )
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+def _file_anchors(tenant_id: int) -> list[dict[str, Any]]:
+    path = Path(settings.LEDGER_ANCHOR_FILE)
+    if not path.exists():
+        return []
+    found = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("tenant") == tenant_id:
+                found.append(record)
+    return found
+
+
+def ledger_verify(*, tenant_id: int) -> VerifyResult:
+    """Recompute the chain and check every anchor (database and file). Names the first broken
+    sequence number: a hash mismatch, a broken link, a gap, or an entry that contradicts a
+    signed anchor."""
+    anchors: dict[int, tuple[str, str]] = {}
+    for seq, head_hash, signature in LedgerAnchor.objects.filter(tenant_id=tenant_id).values_list(
+        "seq", "hash", "signature"
+    ):
+        anchors[seq] = (head_hash, signature)
+    for record in _file_anchors(tenant_id):
+        anchors.setdefault(record["seq"], (record["hash"], record["signature"]))
+
+    result = VerifyResult(tenant_id=tenant_id, entries=0, anchors_checked=0)
+    for seq, (head_hash, signature) in anchors.items():
+        expected = sign_anchor(tenant_id=tenant_id, seq=seq, head_hash=head_hash)
+        if not hmac.compare_digest(expected, signature):
+            result.problem = f"anchor at seq {seq} has an invalid signature"
+            result.first_broken_seq = seq
+            return result
+
+    prev = GENESIS_HASH
+    expected_seq = 1
+    for seq, kind, s_type, s_id, actor, payload, created_at, prev_hash, digest in _iter_entries(
+        tenant_id
+    ):
+        result.entries += 1
+        if seq != expected_seq:
+            result.first_broken_seq = expected_seq
+            result.problem = f"entry {expected_seq} is missing"
+            return result
+        recomputed = entry_hash(
+            tenant_id=tenant_id,
+            seq=seq,
+            kind=kind,
+            subject_type=s_type,
+            subject_id=s_id,
+            actor=actor,
+            payload=payload,
+            created_at=created_at,
+            prev_hash=prev_hash,
+        )
+        if prev_hash != prev or recomputed != digest:
+            result.first_broken_seq = seq
+            result.problem = f"entry {seq} does not match its hash or its predecessor"
+            return result
+        anchor = anchors.get(seq)
+        if anchor is not None:
+            result.anchors_checked += 1
+            if anchor[0] != digest:
+                result.first_broken_seq = seq
+                result.problem = f"entry {seq} contradicts its signed anchor"
+                return result
+        prev = digest
+        expected_seq += 1
+
+    missing = [seq for seq in anchors if seq >= expected_seq]
+    if missing:
+        result.first_broken_seq = min(missing)
+        result.problem = f"anchored entry {min(missing)} is missing from the chain"
+    return result
+
+
+def ledger_verify_all(*, tenant_ids: Iterable[int] | None = None) -> list[VerifyResult]:
+    ids = (
+        list(tenant_ids)
+        if tenant_ids is not None
+        else list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
+    )
+    return [ledger_verify(tenant_id=tenant_id) for tenant_id in ids]

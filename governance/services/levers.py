@@ -1,0 +1,1 @@
+"""Control levers: go-live, risk guard, recommendation charter."""

@@ -1,0 +1,20 @@
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+from governance.settings.base import *  # noqa: F403
+from governance.settings.base import DATABASES
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+_tmp = Path(tempfile.mkdtemp(prefix="govloop-test-"))
+LEDGER_ANCHOR_FILE = _tmp / "ledger-anchors.jsonl"
+GOVLOOP_ARTIFACT_DIR = _tmp / "artifacts"
+LEDGER_SIGNING_KEY = "test-ledger-signing-key"
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].setdefault("TEST", {})
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file database (not :memory:) so that threads and processes share it.
+    DATABASES["default"]["TEST"]["NAME"] = str(_tmp / "test.sqlite3")

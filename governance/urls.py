@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The seed's regression endpoints live under /api/governance/ but belong to tripwire.
+    path("api/governance/regression/", include("tripwire.api.urls")),
+    path("api/governance/", include("governance.api.urls")),
+    path("api/calibration/", include("calibration.api.urls")),
+    path("api/learning/", include("learning.api.urls")),
+    path("api/tripwire/", include("tripwire.api.drift_urls")),
+]

@@ -1,0 +1,21 @@
+import pytest
+
+from governance.models import LedgerEntry, Tenant
+from governance.services.ledger import Actor, ledger_append, ledger_verify
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_migration_creates_the_default_tenant():
+    assert Tenant.objects.filter(slug="default").exists()
+
+
+def test_appends_form_a_verifiable_chain(tenant):
+    for i in range(3):
+        ledger_append(tenant=tenant, kind="test.event", actor=Actor.system("t"), payload={"i": i})
+    assert list(LedgerEntry.objects.filter(tenant=tenant).values_list("seq", flat=True)) == [
+        1,
+        2,
+        3,
+    ]
+    assert ledger_verify(tenant_id=tenant.pk).ok

@@ -1,0 +1,4 @@
+from tripwire.admin import (
+    drift,  # noqa: F401
+    regression,  # noqa: F401
+)

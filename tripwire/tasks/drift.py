@@ -1,0 +1,1 @@
+"""Beat tasks of this area."""
