@@ -18,36 +18,46 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 _skipped_server_tests: list[str] = []
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
 def _services_present() -> dict[str, bool]:
     url = os.environ.get("DATABASE_URL", "")
     return {
         "postgres": url.startswith(("postgres://", "postgresql://")),
         "redis": bool(os.environ.get("REDIS_URL")),
+        "browser": os.access(CHROMIUM, os.X_OK),
     }
 
 
 def pytest_collection_modifyitems(config, items):
     present = _services_present()
     for item in items:
-        for marker in ("postgres", "redis"):
+        for marker in ("postgres", "redis", "browser"):
             if item.get_closest_marker(marker) and not present[marker]:
                 if REQUIRE_SERVICES:
                     item.user_properties.append(("missing_service", marker))
                 else:
                     _skipped_server_tests.append(item.nodeid)
-                    item.add_marker(pytest.mark.skip(reason=f"needs a real {marker} server"))
+                    reason = (
+                        f"needs {CHROMIUM} (apt-get install chromium)"
+                        if marker == "browser"
+                        else f"needs a real {marker} server"
+                    )
+                    item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_runtest_setup(item):
     for name, value in item.user_properties:
         if name == "missing_service":
-            pytest.fail(f"REQUIRE_SERVICES=1 but no {value} server is available", pytrace=False)
+            what = CHROMIUM if value == "browser" else f"{value} server"
+            pytest.fail(f"REQUIRE_SERVICES=1 but no {what} is available", pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter):
     if _skipped_server_tests:
         terminalreporter.write_line(
-            f"server-only tests skipped ({len(_skipped_server_tests)}, no PostgreSQL/Redis): "
+            f"server-only tests skipped ({len(_skipped_server_tests)}, no PostgreSQL/Redis/Chromium): "
             + ", ".join(_skipped_server_tests)
         )
 
