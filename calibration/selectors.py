@@ -1,0 +1,50 @@
+"""Reads shared by the API, the admin, services, commands and other apps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calibration.models import PatternCalibration, band_for
+from calibration.models.patterns import DEFAULT_STRONG_THRESHOLD, DEFAULT_WEAK_THRESHOLD
+
+
+def pattern_calibration(*, tenant_id: int, pattern: str) -> PatternCalibration | None:
+    return PatternCalibration.objects.filter(tenant_id=tenant_id, pattern=pattern).first()
+
+
+def pattern_band(*, tenant_id: int, pattern: str, confidence: float) -> str:
+    """STRONG | WEAK | NOVEL for a confidence of this pattern: by its empirical thresholds once
+    calibrated, by the defaults (STRONG >= 0.85, WEAK >= 0.6) before."""
+    calibration = pattern_calibration(tenant_id=tenant_id, pattern=pattern)
+    if calibration is None:
+        return band_for(confidence, DEFAULT_STRONG_THRESHOLD, DEFAULT_WEAK_THRESHOLD)
+    return calibration.get_calibrated_band(confidence)
+
+
+def adaptive_confidence_report(*, tenant_id: int) -> dict[str, Any]:
+    """The seed's ``AdaptiveConfidenceSystem.get_confidence_report``: per-pattern thresholds,
+    global accuracy and counts, for one tenant."""
+    rows = list(PatternCalibration.objects.filter(tenant_id=tenant_id).order_by("pattern"))
+    total = sum(r.total_matches for r in rows)
+    correct = sum(r.correct_matches for r in rows)
+    return {
+        "total_patterns": len(rows),
+        "calibrated_patterns": sum(1 for r in rows if r.is_calibrated),
+        "total_predictions": total,
+        "global_accuracy": (correct / total) if total else None,
+        "defaults": {"strong": DEFAULT_STRONG_THRESHOLD, "weak": DEFAULT_WEAK_THRESHOLD},
+        "patterns": [
+            {
+                "pattern": r.pattern,
+                "total_matches": r.total_matches,
+                "correct_matches": r.correct_matches,
+                "false_positives": r.false_positives,
+                "accuracy": r.accuracy,
+                "is_calibrated": r.is_calibrated,
+                "strong_threshold": r.strong_threshold,
+                "weak_threshold": r.weak_threshold,
+                "recalibrated_at": r.recalibrated_at.isoformat() if r.recalibrated_at else None,
+            }
+            for r in rows
+        ],
+    }
