@@ -123,6 +123,22 @@ def features_used(payload: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def classify_scores(
+    payload: Mapping[str, Any], scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Band index, confidence and abstention of already computed scores in [0, 1]: the part
+    of the scorer that depends on the thresholds (used to re-score a histogram when a
+    proposal moves a threshold)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
+    band_index = np.searchsorted(thresholds, scores, side="right")
+    distance = np.min(np.abs(scores[:, None] - thresholds[None, :]), axis=1)
+    margin = float(payload.get("confidence_margin", DEFAULT_CONFIDENCE_MARGIN))
+    confidence = np.minimum(1.0, distance / margin)
+    abstain = confidence < float(payload.get("min_confidence", 0.0))
+    return band_index, confidence, abstain
+
+
 def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchScores:
     n = features.values.shape[0]
     raw = np.full(n, float(payload.get("bias", 0.0)))
@@ -132,11 +148,7 @@ def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchSc
         column = np.nan_to_num(features.column(name), nan=0.0)
         raw = raw + float(payload["weights"][name]) * column
     scores = np.clip(raw, 0.0, 1.0)
-    thresholds = np.asarray(payload["thresholds"], dtype=np.float64)
-    band_index = np.searchsorted(thresholds, scores, side="right")
-    distance = np.min(np.abs(scores[:, None] - thresholds[None, :]), axis=1)
-    margin = float(payload.get("confidence_margin", DEFAULT_CONFIDENCE_MARGIN))
-    confidence = np.minimum(1.0, distance / margin)
+    band_index, confidence, abstain = classify_scores(payload, scores)
 
     rules = payload.get("flag_rules", [])
     flag_matrix = np.zeros((n, len(rules)), dtype=bool)
@@ -150,7 +162,6 @@ def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchSc
     escalate_on = set(payload.get("escalate_on", []))
     escalating = [j for j, name in enumerate(flag_names) if name in escalate_on]
     escalate = flag_matrix[:, escalating].any(axis=1) if escalating else np.zeros(n, dtype=bool)
-    abstain = confidence < float(payload.get("min_confidence", 0.0))
     return BatchScores(
         scores=scores,
         band_index=band_index,
