@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from calibration.models import PatternCalibration, band_for
+from calibration.models import ConfigProposal, PatternCalibration, band_for
 from calibration.models.patterns import DEFAULT_STRONG_THRESHOLD, DEFAULT_WEAK_THRESHOLD
+from calibration.scoring import score
+from governance.errors import NotFound
+from governance.models import ConfigVersion
+from governance.selectors import active_config
 
 
 def pattern_calibration(*, tenant_id: int, pattern: str) -> PatternCalibration | None:
@@ -48,3 +53,25 @@ def adaptive_confidence_report(*, tenant_id: int) -> dict[str, Any]:
             for r in rows
         ],
     }
+
+
+def runtime_score(*, tenant_id: int, features: Mapping[str, float]) -> dict[str, Any]:
+    """Score one case with the tenant's ACTIVE scoring version (the cached runtime read).
+    A pure read: it never changes any config."""
+    config = active_config(tenant_id=tenant_id, family="scoring")
+    if config is None:
+        raise NotFound("no ACTIVE scoring version for this tenant")
+    result = score(config["payload"], features)
+    return {
+        **result.as_dict(),
+        "version": {"id": config["id"], "version": config["version"]},
+    }
+
+
+def proposal_for_version(version: ConfigVersion) -> ConfigProposal | None:
+    """The calibration proposal behind a config version (None for other versions)."""
+    return (
+        ConfigProposal.objects.select_related("report", "base_version")
+        .filter(proposed_version=version)
+        .first()
+    )

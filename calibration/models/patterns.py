@@ -115,11 +115,7 @@ class PatternCalibration(models.Model):
 
     @property
     def needs_recalibration(self) -> bool:
-        return (
-            self.total_matches >= MIN_SAMPLES
-            and self.last_outcome_at is not None
-            and (self.recalibrated_at is None or self.last_outcome_at > self.recalibrated_at)
-        )
+        return self.total_matches >= MIN_SAMPLES and self.total_matches > self.calibrated_samples
 
 
 class PatternOutcome(models.Model):

@@ -7,8 +7,10 @@ flag names are short codes validated against ``CODE_PATTERN``."""
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from governance.models import ConfigVersion, Tenant
@@ -207,3 +209,11 @@ class ConfigProposal(models.Model):
 
     def __str__(self) -> str:
         return f"proposal {self.tenant_id}: {self.message}"
+
+
+@receiver(post_save, sender=Tenant, dispatch_uid="calibration_pipeline_schedule")
+def _schedule_pipeline_for_new_tenant(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:
+        from calibration.services.pipeline import pipeline_schedule_ensure
+
+        transaction.on_commit(lambda: pipeline_schedule_ensure(tenant=instance))

@@ -1145,3 +1145,66 @@ def calibration_pipeline_run(
         "proposal": proposal,
         "files": files,
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Schedules
+
+PIPELINE_TASK = "calibration.tasks.pipeline.calibration_pipeline_scheduled"
+SCHEDULED_MIN_INTERVAL = dt.timedelta(hours=24)
+
+
+def pipeline_schedule_name(tenant: Tenant) -> str:
+    return f"calibration pipeline: {tenant.slug}"
+
+
+def pipeline_schedule_ensure(*, tenant: Tenant) -> None:
+    """The tenant's weekly pipeline run (Monday 03:00 UTC), editable in the admin; an
+    existing schedule is left as the admin set it."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="0",
+        hour="3",
+        day_of_week="1",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
+    PeriodicTask.objects.get_or_create(
+        name=pipeline_schedule_name(tenant),
+        defaults={
+            "task": PIPELINE_TASK,
+            "crontab": crontab,
+            "kwargs": json.dumps({"tenant_id": tenant.pk}),
+        },
+    )
+
+
+def calibration_pipeline_scheduled(
+    *,
+    tenant_id: int,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    output_dir: str | Path | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any] | None:
+    """The beat entry point: runs the pipeline unless a snapshot was collected for the
+    tenant in the last 24 hours, so a redelivered or doubled task does nothing."""
+    now = _now(now)
+    with transaction.atomic():
+        # The tenant row lock serialises concurrent deliveries of the same run.
+        tenant = Tenant.objects.select_for_update().filter(pk=tenant_id).first()
+        if tenant is None:
+            return None
+        recent = MetricsSnapshot.objects.filter(
+            tenant=tenant, created_at__gt=now - SCHEDULED_MIN_INTERVAL
+        ).exists()
+        if recent:
+            return None
+        return calibration_pipeline_run(
+            tenant=tenant,
+            actor=Actor.system("calibration-beat"),
+            window_days=window_days,
+            output_dir=output_dir,
+            now=now,
+        )

@@ -1,0 +1,108 @@
+"""Serializers of the runtime score endpoint and of decisions. Decisions carry codes and
+numbers only: no identifier of a person and no free text (unknown fields are refused)."""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework import serializers
+
+from calibration.models import CODE_PATTERN, Decision
+from governance.api.serializers_base import StrictSerializer
+from governance.services.versions import SEMVER
+
+MAX_FEATURES = 256
+MAX_BATCH = 1000
+
+
+class FiniteFloatField(serializers.FloatField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number")
+        return value
+
+
+class ScoreRequestSerializer(StrictSerializer):
+    features = serializers.DictField(
+        child=FiniteFloatField(), allow_empty=True, help_text="Feature name -> number."
+    )
+
+    def validate_features(self, value):
+        if len(value) > MAX_FEATURES:
+            raise serializers.ValidationError(f"at most {MAX_FEATURES} features")
+        too_long = sorted(name for name in value if len(name) > 64)
+        if too_long:
+            raise serializers.ValidationError("feature names are at most 64 characters")
+        return value
+
+
+class VersionUsedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.CharField()
+
+
+class ScoreResponseSerializer(serializers.Serializer):
+    score = serializers.FloatField()
+    band = serializers.CharField()
+    confidence = serializers.FloatField()
+    flags = serializers.ListField(child=serializers.CharField())
+    escalate = serializers.BooleanField()
+    decision = serializers.CharField(help_text="The band, or ABSTAIN below min_confidence.")
+    version = VersionUsedSerializer(help_text="The ACTIVE scoring version that was applied.")
+
+
+def _code(**kwargs):
+    return serializers.RegexField(CODE_PATTERN, max_length=64, **kwargs)
+
+
+class DecisionListSerializer(serializers.ListSerializer):
+    pass
+
+
+class DecisionSerializer(StrictSerializer):
+    client_id = _code(help_text="The runtime's id of this decision (unique per tenant).")
+    score = FiniteFloatField(min_value=0.0, max_value=1.0)
+    band = _code()
+    confidence = FiniteFloatField(min_value=0.0, max_value=1.0)
+    abstained = serializers.BooleanField(default=False)
+    escalated = serializers.BooleanField(default=False)
+    tier = _code(required=False)
+    config_version = serializers.RegexField(SEMVER.pattern, max_length=32, required=False)
+    decided_at = serializers.DateTimeField()
+    flags = serializers.ListField(child=_code(), max_length=64, default=list)
+    was_correct = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    class Meta:
+        list_serializer_class = DecisionListSerializer
+
+
+class DecisionsRecordedSerializer(serializers.Serializer):
+    recorded = serializers.IntegerField()
+    client_ids = serializers.ListField(child=serializers.CharField())
+
+
+class OutcomeSerializer(StrictSerializer):
+    was_correct = serializers.BooleanField()
+
+
+class DecisionOutSerializer(serializers.ModelSerializer):
+    flags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = Decision
+        fields = [
+            "client_id",
+            "score",
+            "band",
+            "confidence",
+            "abstained",
+            "escalated",
+            "tier",
+            "config_version",
+            "decided_at",
+            "flags",
+            "was_correct",
+            "outcome_at",
+        ]
+        read_only_fields = fields
