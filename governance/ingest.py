@@ -268,10 +268,24 @@ def _copy_rows(model, rows, names, constants, dedupe) -> int:
                 f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DROP AS "
                 f'SELECT {columns} FROM "{table}" WITH NO DATA'
             )
+        # JSON columns need psycopg's Jsonb wrapper (a dict has no COPY dumper of its own).
+        json_names = {n for n in ordered if isinstance(model._meta.get_field(n), models.JSONField)}
         with cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
             write = copy.write_row
-            for row in rows:
-                write(tuple(row[n] for n in ordered) + fixed)
+            if json_names:
+                from psycopg.types.json import Jsonb
+
+                for row in rows:
+                    write(
+                        tuple(
+                            Jsonb(row[n]) if n in json_names and row[n] is not None else row[n]
+                            for n in ordered
+                        )
+                        + fixed
+                    )
+            else:
+                for row in rows:
+                    write(tuple(row[n] for n in ordered) + fixed)
         if dedupe is None:
             return len(rows)
         conflict = ", ".join(f'"{c}"' for c in _columns(model, dedupe))

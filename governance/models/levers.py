@@ -107,6 +107,9 @@ class RiskDay(models.Model):
             models.UniqueConstraint(fields=["tenant", "engine", "day"], name="riskday_unique_day")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.engine} {self.day}"
+
 
 class ReservationOutcome(models.TextChoices):
     RESERVED = "RESERVED"
@@ -188,3 +191,6 @@ class SandboxTrial(models.Model):
         indexes = [
             models.Index(fields=["tenant", "domain", "created_at"], name="sandboxtrial_domain_idx")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.domain} trial {'ok' if self.success else 'failed'}"

@@ -55,6 +55,10 @@ class KPIEvent(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        outcome = self.value if self.success is None else ("ok" if self.success else "failed")
+        return f"{self.domain}.{self.metric} {outcome}"
+
 
 class RegressionAction(models.TextChoices):
     THROTTLE = "THROTTLE"
@@ -150,6 +154,12 @@ class RegressionState(models.Model):
         null=True, blank=True, help_text="min_drop of the highest tier fired since the last ack."
     )
     action_taken = models.CharField(max_length=200, blank=True, default="")
+    throttled = models.BooleanField(
+        default=False, help_text="A THROTTLE fired since the last acknowledgement."
+    )
+    last_event_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Newest event of the last evaluated window."
+    )
     evaluated_at = models.DateTimeField(null=True, blank=True)
     triggered_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(

@@ -1,1 +1,539 @@
-"""Use cases of this area."""
+"""KPI regression tripwires (seed 003, SPEC 5.4): record KPI events, keep policies, evaluate
+the recent window against its baseline and fire one pre-declared safe action.
+
+Evaluation: current = success share (or mean value) of the newest ``window_events`` events;
+baseline = the same over the ``baseline_events`` before them; drop = (baseline - current) /
+|baseline|. A tier is breached when drop > its ``min_drop`` (and, with a significance level,
+the one-sided p-value is below it: two-proportion z-test for success metrics, Welch's t-test
+for values). The highest breached tier fires once ``consecutive_breaches`` evaluations in a row
+breached. A fired policy stays triggered, and fires nothing more, until a reviewer acknowledges
+it; only escalation to a strictly higher tier fires while it waits.
+
+An evaluation counts toward ``consecutive_breaches`` only when the window has new events since
+the previous evaluation, so the beat task can run twice, or concurrently (the state row is
+locked; the beat skips a locked one), without counting or firing twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from scipy import stats
+
+from governance.errors import Forbidden, TransitionConflict, ValidationFailed
+from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
+from governance.models import CheckpointPriority, CheckpointType, Tenant
+from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
+from governance.services.ledger import Actor, ledger_append
+from governance.services.levers import (
+    go_live_engage_kill_switch,
+    risk_policy_throttle,
+    risk_policy_upsert,
+)
+from governance.services.versions import version_rollback_family
+from tripwire.models import (
+    KPIEvent,
+    MetricKind,
+    RegressionAction,
+    RegressionPolicy,
+    RegressionState,
+    RegressionStatus,
+)
+from tripwire.selectors import kpi_window
+
+MAX_BATCH = 10_000
+DROP_EPSILON = 1e-9
+
+KPI_SPEC: dict[str, Field] = {
+    "domain": Field("str", required=True, max_length=64),
+    "metric": Field("str", required=True, max_length=64),
+    "success": Field("bool"),
+    "value": Field("float", min=-1e15, max=1e15),
+    "event_id": Field("str", max_length=64),
+    "actor": Field("str", max_length=64, default=""),
+    "created_at": Field("datetime"),
+}
+
+_ONE_OF = {"success": ["give exactly one of success or value"]}
+
+
+def _kpi_row_check(row: dict[str, Any]) -> dict[str, list[str]]:
+    if (row["success"] is None) == (row["value"] is None):
+        return _ONE_OF
+    return {}
+
+
+def _tenant_id(tenant: Tenant | int) -> int:
+    return tenant if isinstance(tenant, int) else tenant.pk
+
+
+# ---------------------------------------------------------------------------------------------
+# KPI events
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def kpi_ingest(*, tenant: Tenant | int, items: Any, now: dt.datetime | None = None) -> IngestResult:
+    """Validate a batch in one pass (all or nothing, errors by index and field) and write it
+    in one statement; a repeated client ``event_id`` is stored once."""
+    rows = validate_rows(items, KPI_SPEC, max_rows=MAX_BATCH, check=_kpi_row_check)
+    now = now or timezone.now()
+    future = {
+        str(i): {"created_at": ["must not be in the future"]}
+        for i, row in enumerate(rows)
+        if row["created_at"] is not None and row["created_at"] > now + dt.timedelta(minutes=5)
+    }
+    if future:
+        raise ValidationFailed({"events": future})
+    if all(row["created_at"] is None for row in rows):
+        for row in rows:
+            del row["created_at"]
+        constants = {"tenant_id": _tenant_id(tenant), "created_at": now}
+    else:
+        for row in rows:
+            if row["created_at"] is None:
+                row["created_at"] = now
+        constants = {"tenant_id": _tenant_id(tenant)}
+    return bulk_insert(KPIEvent, rows, constants=constants, dedupe=("tenant_id", "event_id"))
+
+
+def kpi_record(
+    *, tenant: Tenant | int, event: dict[str, Any], now: dt.datetime | None = None
+) -> IngestResult:
+    """One event: the batch path with a batch of one (same rules, same errors)."""
+    try:
+        return kpi_ingest(tenant=tenant, items=[event], now=now)
+    except ValidationFailed as exc:
+        errors = exc.errors.get("events", {})
+        if isinstance(errors, dict) and "0" in errors:
+            raise ValidationFailed(errors["0"]) from exc
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Policies
+# ---------------------------------------------------------------------------------------------
+
+POLICY_FIELDS = (
+    "kind",
+    "enabled",
+    "window_events",
+    "baseline_events",
+    "window_days",
+    "max_drop_fraction",
+    "action",
+    "rollback_family",
+    "significance_level",
+    "tiers",
+    "consecutive_breaches",
+)
+
+
+def _validate_ladder(policy: RegressionPolicy) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    tiers = policy.tiers
+    if not isinstance(tiers, list):
+        return {"tiers": ["must be a list of {min_drop, action}"]}
+    messages = []
+    for index, tier in enumerate(tiers):
+        if not isinstance(tier, dict) or set(tier) != {"min_drop", "action"}:
+            messages.append(f"tier {index}: needs exactly min_drop and action")
+            continue
+        drop, action = tier["min_drop"], tier["action"]
+        if isinstance(drop, bool) or not isinstance(drop, int | float) or not 0 < drop <= 1:
+            messages.append(f"tier {index}: min_drop must be a number in (0, 1]")
+        elif drop <= policy.max_drop_fraction:
+            messages.append(
+                f"tier {index}: min_drop must be above max_drop_fraction "
+                f"({policy.max_drop_fraction}), the base tier"
+            )
+        if action not in RegressionAction.values:
+            messages.append(f"tier {index}: action must be one of {RegressionAction.values}")
+    drops = [t.get("min_drop") for t in tiers if isinstance(t, dict)]
+    if len(set(map(str, drops))) != len(drops):
+        messages.append("two tiers share a min_drop")
+    if messages:
+        errors["tiers"] = messages
+    actions = {policy.action} | {t.get("action") for t in tiers if isinstance(t, dict)}
+    if RegressionAction.ROLLBACK in actions and not policy.rollback_family:
+        errors["rollback_family"] = ["a ROLLBACK action needs the config family to roll back"]
+    return errors
+
+
+@transaction.atomic
+def regression_policy_upsert(
+    *,
+    tenant: Tenant | int,
+    domain: str,
+    metric: str,
+    actor: Actor,
+    changed_by: str = "",
+    now: dt.datetime | None = None,
+    **values: Any,
+) -> RegressionPolicy:
+    """Create a policy (defaults for what is not given) or change the given fields."""
+    unknown = set(values) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationFailed({name: ["unknown field"] for name in sorted(unknown)})
+    now = now or timezone.now()
+    tenant_id = _tenant_id(tenant)
+    policy = (
+        RegressionPolicy.objects.select_for_update()
+        .filter(tenant_id=tenant_id, domain=domain, metric=metric)
+        .first()
+    )
+    created = policy is None
+    if created:
+        policy = RegressionPolicy(tenant_id=tenant_id, domain=domain, metric=metric)
+    before = None if created else {f: getattr(policy, f) for f in POLICY_FIELDS}
+    for field, value in values.items():
+        setattr(policy, field, value)
+    if policy.tiers is None:
+        policy.tiers = []
+    policy.changed_by, policy.changed_at = actor.label, now
+    try:
+        policy.full_clean(exclude=["tenant"], validate_unique=False)
+    except Exception as exc:
+        if hasattr(exc, "message_dict"):
+            raise ValidationFailed(exc.message_dict) from exc
+        raise
+    errors = _validate_ladder(policy)
+    if errors:
+        raise ValidationFailed(errors)
+    policy.save()
+    state, _ = RegressionState.objects.get_or_create(policy=policy)
+    if not created:
+        # New thresholds: the next evaluation must look again even without new events.
+        RegressionState.objects.filter(pk=state.pk).update(last_event_id=None)
+    after = {f: getattr(policy, f) for f in POLICY_FIELDS}
+    ledger_append(
+        tenant=tenant_id,
+        kind="regression_policy.created" if created else "regression_policy.changed",
+        actor=actor,
+        subject=policy,
+        payload={
+            "domain": domain,
+            "metric": metric,
+            "before": before,
+            "after": after,
+            "changed_by": changed_by,
+        },
+        now=now,
+    )
+    return policy
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    baseline: float
+    current: float
+    drop: float
+    p_value: float | None
+
+
+def _drop(baseline: float, current: float) -> float:
+    if baseline == 0:
+        return 0.0 if current >= 0 else math.inf
+    return (baseline - current) / abs(baseline)
+
+
+def _p_value(kind: str, current: list[float], baseline: list[float]) -> float | None:
+    """One-sided: is the current window worse than the baseline?"""
+    n1, n2 = len(current), len(baseline)
+    if kind == MetricKind.SUCCESS:
+        x1, x2 = sum(current), sum(baseline)
+        pooled = (x1 + x2) / (n1 + n2)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        if se == 0:
+            return 1.0 if x1 / n1 >= x2 / n2 else 0.0
+        z = (x2 / n2 - x1 / n1) / se
+        return float(stats.norm.sf(z))
+    if n1 < 2 or n2 < 2:
+        return None
+    result = stats.ttest_ind(baseline, current, equal_var=False, alternative="greater")
+    p = float(result.pvalue)
+    return None if math.isnan(p) else p
+
+
+def measure(*, kind: str, values: list[float], window: int, significance: bool) -> Measurement:
+    current, baseline = values[:window], values[window:]
+    current_rate = sum(current) / len(current)
+    baseline_rate = sum(baseline) / len(baseline)
+    return Measurement(
+        baseline=baseline_rate,
+        current=current_rate,
+        drop=_drop(baseline_rate, current_rate),
+        p_value=_p_value(kind, current, baseline) if significance else None,
+    )
+
+
+def _breached_tier(policy: RegressionPolicy, m: Measurement) -> tuple[float, str] | None:
+    if policy.significance_level is not None and (
+        m.p_value is None or m.p_value >= policy.significance_level
+    ):
+        return None
+    # A drop equal to a threshold does not breach it; the epsilon keeps float noise in a rate
+    # (0.19999999999999998 vs 0.2) from deciding a boundary case either way.
+    breached = [step for step in policy.ladder() if m.drop > step[0] + DROP_EPSILON]
+    return breached[-1] if breached else None
+
+
+def _fire(policy: RegressionPolicy, action: str, measurement: Measurement, now: dt.datetime) -> str:
+    """Run the pre-declared action; returns what was done, for the state and the ledger."""
+    actor = Actor.system("tripwire")
+    reason = (
+        f"regression tripwire {policy.domain}.{policy.metric}: drop {measurement.drop:.1%} "
+        f"(baseline {measurement.baseline:.4g}, current {measurement.current:.4g})"
+    )
+    tenant_id = policy.tenant_id
+    if action == RegressionAction.THROTTLE:
+        risk_policy_throttle(
+            tenant=tenant_id, engine=policy.domain, actor=actor, reason=reason, now=now
+        )
+        return f"THROTTLE: risk policy {policy.domain} disabled"
+    if action == RegressionAction.KILL_SWITCH:
+        try:
+            go_live_engage_kill_switch(tenant=tenant_id, actor=actor, reason=reason, now=now)
+        except TransitionConflict:
+            return "KILL_SWITCH: already engaged"
+        return "KILL_SWITCH: engaged"
+    if action == RegressionAction.ROLLBACK:
+        try:
+            version = version_rollback_family(
+                tenant=tenant_id, family=policy.rollback_family, actor=actor, reason=reason, now=now
+            )
+        except (TransitionConflict, ValidationFailed) as exc:
+            return f"ROLLBACK: refused ({exc.message})"
+        if version is None:
+            return f"ROLLBACK: no previous approved {policy.rollback_family} version"
+        return f"ROLLBACK: {policy.rollback_family} v{version.version} re-activated"
+    return "NOTIFY: checkpoint opened"
+
+
+def _lock_state(policy_id: int, skip_locked: bool) -> RegressionState | None:
+    query = RegressionState.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+    state = query.select_related("policy").filter(policy_id=policy_id).first()
+    if state is None and not skip_locked:
+        RegressionState.objects.get_or_create(policy_id=policy_id)
+        state = query.select_related("policy").get(policy_id=policy_id)
+    return state
+
+
+STATE_FIELDS = [
+    "status",
+    "triggered",
+    "baseline",
+    "current",
+    "drop",
+    "p_value",
+    "window_count",
+    "baseline_count",
+    "breach_streak",
+    "fired_tier",
+    "action_taken",
+    "evaluated_at",
+    "triggered_at",
+    "last_event_id",
+    "throttled",
+]
+
+
+@transaction.atomic
+def regression_evaluate(
+    *,
+    policy: RegressionPolicy | int,
+    now: dt.datetime | None = None,
+    requested_by: Actor | None = None,
+    skip_locked: bool = False,
+) -> RegressionState | None:
+    """Evaluate one policy (enabled or not: a disabled policy is measured but never fires).
+    Returns its state, or None when ``skip_locked`` and another evaluation holds it."""
+    now = now or timezone.now()
+    policy_id = policy if isinstance(policy, int) else policy.pk
+    state = _lock_state(policy_id, skip_locked)
+    if state is None:
+        return None
+    policy = state.policy
+    w, b = policy.window_events, policy.baseline_events
+    since = now - dt.timedelta(days=policy.window_days) if policy.window_days else None
+    newest, values = kpi_window(
+        tenant_id=policy.tenant_id,
+        domain=policy.domain,
+        metric=policy.metric,
+        kind=policy.kind,
+        limit=w + b,
+        until=now,
+        since=since,
+    )
+    fresh = newest is None or newest != state.last_event_id or since is not None
+    state.evaluated_at, state.last_event_id = now, newest
+    state.window_count = min(len(values), w)
+    state.baseline_count = max(len(values) - w, 0)
+    if len(values) < w + b:
+        state.baseline = state.current = state.drop = state.p_value = None
+        state.breach_streak = 0
+        state.status = (
+            RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.INSUFFICIENT_DATA
+        )
+        state.save(update_fields=STATE_FIELDS)
+        return state
+    m = measure(
+        kind=policy.kind,
+        values=values,
+        window=w,
+        significance=policy.significance_level is not None,
+    )
+    state.baseline, state.current, state.drop, state.p_value = (
+        m.baseline,
+        m.current,
+        None if math.isinf(m.drop) else m.drop,
+        m.p_value,
+    )
+    tier = _breached_tier(policy, m)
+    if tier is None:
+        state.breach_streak = 0
+    elif fresh:
+        state.breach_streak += 1
+    fires = (
+        policy.enabled
+        and tier is not None
+        and fresh
+        and state.breach_streak >= policy.consecutive_breaches
+        and (not state.triggered or tier[0] > (state.fired_tier or -1.0))
+    )
+    if fires:
+        action_taken = _fire(policy, tier[1], m, now)
+        state.triggered, state.triggered_at, state.fired_tier = True, now, tier[0]
+        state.action_taken = action_taken
+        state.throttled = state.throttled or tier[1] == RegressionAction.THROTTLE
+        state.acknowledged_by, state.acknowledged_at = None, None
+        ledger_append(
+            tenant=policy.tenant_id,
+            kind="tripwire.triggered",
+            actor=Actor.system("tripwire"),
+            subject=policy,
+            payload={
+                "domain": policy.domain,
+                "metric": policy.metric,
+                "baseline": m.baseline,
+                "current": m.current,
+                "drop": state.drop,
+                "p_value": m.p_value,
+                "tier": {"min_drop": tier[0], "action": tier[1]},
+                "action_taken": action_taken,
+                "requested_by": requested_by.label if requested_by else "system:beat",
+            },
+            now=now,
+        )
+        checkpoint_open(
+            tenant=policy.tenant,
+            checkpoint_type=CheckpointType.TRIPWIRE_TRIGGERED,
+            description=(
+                f"Tripwire {policy.domain}.{policy.metric} fired {tier[1]}: drop "
+                f"{m.drop:.1%} > {tier[0]:.1%} (baseline {m.baseline:.4g}, current "
+                f"{m.current:.4g}). {action_taken}. Acknowledge it to re-arm the tripwire."
+            ),
+            subject=policy,
+            priority=CheckpointPriority.CRITICAL,
+            blocking=True,
+            actor=Actor.system("tripwire"),
+            now=now,
+        )
+    state.status = RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.OK
+    state.save(update_fields=[*STATE_FIELDS, "acknowledged_by", "acknowledged_at"])
+    return state
+
+
+def regression_evaluate_enabled(*, now: dt.datetime | None = None) -> int:
+    """The beat's pass over every enabled policy; a policy being evaluated elsewhere is
+    skipped. Returns how many were evaluated."""
+    ids = list(
+        RegressionPolicy.objects.filter(enabled=True).order_by("pk").values_list("pk", flat=True)
+    )
+    done = 0
+    for policy_id in ids:
+        if regression_evaluate(policy=policy_id, now=now, skip_locked=True) is not None:
+            done += 1
+    return done
+
+
+@transaction.atomic
+def regression_acknowledge(
+    *,
+    policy: RegressionPolicy,
+    user,
+    reason: str,
+    reenable_risk_policy: bool = False,
+    now: dt.datetime | None = None,
+) -> RegressionState:
+    """A reviewer has seen the trigger: re-arm the tripwire, resolve its checkpoint, and, only
+    when asked, re-enable the risk policy the tripwire throttled."""
+    if user is None or getattr(user, "pk", None) is None or not user.has_perm("governance.review"):
+        raise Forbidden("acknowledging a tripwire is a human act: it needs a logged-in reviewer")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed({"reason": ["a reason is required"]})
+    now = now or timezone.now()
+    actor = Actor.for_user(user)
+    state = _lock_state(policy.pk, skip_locked=False)
+    if not state.triggered:
+        raise TransitionConflict(f"tripwire {policy} is not triggered", current_state=state.status)
+    throttled = state.throttled
+    state.triggered, state.breach_streak, state.fired_tier = False, 0, None
+    state.throttled = False
+    state.status = RegressionStatus.OK
+    state.acknowledged_by, state.acknowledged_at = user, now
+    state.save(
+        update_fields=[
+            "triggered",
+            "breach_streak",
+            "fired_tier",
+            "throttled",
+            "status",
+            "acknowledged_by",
+            "acknowledged_at",
+        ]
+    )
+    resolved = checkpoint_resolve_for_subject(
+        tenant=policy.tenant_id,
+        subject=policy,
+        approve=True,
+        actor=actor,
+        reason=reason,
+        checkpoint_type=CheckpointType.TRIPWIRE_TRIGGERED,
+        now=now,
+    )
+    reenabled = False
+    if reenable_risk_policy and throttled:
+        risk_policy_upsert(
+            tenant=policy.tenant_id,
+            engine=policy.domain,
+            actor=actor,
+            reason=f"re-enabled on acknowledging tripwire {policy}: {reason}",
+            now=now,
+            enabled=True,
+        )
+        reenabled = True
+    ledger_append(
+        tenant=policy.tenant_id,
+        kind="tripwire.acknowledged",
+        actor=actor,
+        subject=policy,
+        payload={
+            "reason": reason,
+            "action_taken": state.action_taken,
+            "checkpoints_resolved": resolved,
+            "risk_policy_reenabled": reenabled,
+        },
+        now=now,
+    )
+    return state
