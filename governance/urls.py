@@ -3,6 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    # Reviewer pages (control-room charts, diff and decide) inside the admin's login.
+    path("admin/govloop/", include("governance.pages")),
+    path("admin/govloop/calibration/", include("calibration.pages")),
+    path("admin/govloop/learning/", include("learning.pages")),
+    path("admin/govloop/tripwire/", include("tripwire.pages")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

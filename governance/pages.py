@@ -1,0 +1,119 @@
+"""Reviewer pages inside the admin that are not a model's change form: the diff-and-decide
+page of a config version. Views decide nothing: they call the version services."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from governance import selectors
+from governance.admin.base import has_reviewer_perm
+from governance.control_room import admin_url, collect_version_sections
+from governance.errors import DomainError
+from governance.models import ConfigVersion, VersionState
+from governance.services import versions as version_services
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("approve", "approve"), ("reject", "reject"), ("activate", "activate")]
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False
+    )
+    acknowledge_breaking = forms.BooleanField(required=False)
+
+
+def _error_text(exc: Exception) -> str:
+    if hasattr(exc, "errors"):
+        return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.errors.items())
+    return getattr(exc, "message", str(exc))
+
+
+def _apply(decision: str, *, version: ConfigVersion, user, data: dict) -> ConfigVersion:
+    if decision == "approve":
+        return version_services.version_approve(version=version, user=user, reason=data["reason"])
+    if decision == "reject":
+        return version_services.version_reject(version=version, user=user, reason=data["reason"])
+    return version_services.version_activate(
+        version=version,
+        user=user,
+        reason=data["reason"],
+        acknowledge_breaking=data["acknowledge_breaking"],
+    )
+
+
+def version_decide(request, pk: int):
+    version = get_object_or_404(ConfigVersion.objects.select_related("tenant", "family"), pk=pk)
+    if (
+        not request.user.is_superuser
+        and not selectors.tenants_for_user(request.user).filter(pk=version.tenant_id).exists()
+    ):
+        raise Http404("no such version")
+    if request.method == "POST":
+        form = DecisionForm(request.POST)
+        if not has_reviewer_perm(request):
+            messages.error(request, "only reviewers can decide config versions")
+        elif form.is_valid():
+            decision = form.cleaned_data["decision"]
+            try:
+                _apply(decision, version=version, user=request.user, data=form.cleaned_data)
+            except (DomainError, TransitionNotAllowed, ConcurrentTransition) as exc:
+                messages.error(request, f"{decision} refused: {_error_text(exc)}")
+            else:
+                messages.success(request, f"{decision}: done")
+        else:
+            messages.error(request, f"invalid decision: {form.errors.as_text()}")
+        return redirect("govloop-version-decide", pk=version.pk)
+
+    diff = selectors.version_diff(version=version)
+    active = selectors.active_version(tenant_id=version.tenant_id, family=version.family.name)
+    approvals = list(version.approvals.select_related("reviewer").order_by("created_at"))
+    is_reviewer = has_reviewer_perm(request)
+    is_author = version.created_by_id == request.user.pk
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Decide {version.family.name} v{version.version}",
+        "version": version,
+        "active": active,
+        "diff": [
+            {**c, "old_json": json.dumps(c["old"]), "new_json": json.dumps(c["new"])}
+            for c in diff["changes"]
+        ],
+        "diff_against": diff["against"],
+        "payload_json": json.dumps(version.payload, indent=2, sort_keys=True),
+        "changes": version.changes or [],
+        "warnings": version_services.activation_warnings(version, active)
+        if version.state == VersionState.APPROVED
+        else [],
+        "approvals": approvals,
+        "required": version.family.approvals_required,
+        "sections": collect_version_sections(version=version),
+        "history": list(selectors.ledger_for_subject(subject=version)),
+        "can_decide": is_reviewer
+        and not is_author
+        and version.state == VersionState.PENDING_APPROVAL,
+        "can_reject": is_reviewer and version.state == VersionState.PENDING_APPROVAL,
+        "can_activate": is_reviewer and version.state == VersionState.APPROVED,
+        "is_author": is_author,
+        "change_url": admin_url(ConfigVersion, "change", version.pk),
+        "list_url": admin_url(ConfigVersion, query=f"tenant__id__exact={version.tenant_id}"),
+        "opts": ConfigVersion._meta,
+    }
+    return TemplateResponse(request, "admin/govloop/version_decide.html", context)
+
+
+urlpatterns = [
+    path(
+        "versions/<int:pk>/decide/",
+        admin.site.admin_view(version_decide),
+        name="govloop-version-decide",
+    ),
+]

@@ -1,0 +1,135 @@
+import pytest
+from django.urls import reverse
+
+from governance.control_room import collect_panels, control_room
+from governance.models import VersionState
+from governance.services.checkpoints import checkpoint_open
+from governance.services.ledger import Actor
+from governance.services.versions import version_register
+from tests.factories import scoring_payload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pending_version(tenant, author):
+    return version_register(
+        tenant=tenant,
+        family="scoring",
+        version="1.0.0",
+        payload=scoring_payload(),
+        actor=Actor.for_user(author),
+        description="first scoring config",
+        changes=[
+            {
+                "description": "initial thresholds",
+                "date": "2026-11-24",
+                "impact": "non-breaking",
+                "affected_components": ["bands"],
+            }
+        ],
+        submit=True,
+    )
+
+
+def test_every_panel_renders_for_a_tenant_without_data(tenant):
+    panels = collect_panels(tenant=tenant)
+
+    keys = {p.key for p in panels}
+    assert {"go-live", "checkpoints", "versions"} <= keys
+    assert all(p.rows or p.empty for p in panels)
+
+
+def test_the_control_room_lists_critical_checkpoints_first_and_pending_versions(
+    tenant, pending_version
+):
+    checkpoint_open(
+        tenant=tenant,
+        checkpoint_type="tripwire_triggered",
+        description="approval_rate dropped 40%",
+        priority="CRITICAL",
+        blocking=True,
+        actor=Actor.system("test"),
+    )
+
+    panels = {p.key: p for p in collect_panels(tenant=tenant)}
+
+    queue = panels["checkpoints"]
+    assert queue.tone == "danger"
+    assert [r.label for r in queue.rows][:2] == ["Critical", "Normal"]
+    versions = panels["versions"]
+    assert versions.rows[0].value == "awaits approval"
+    assert versions.rows[0].url == reverse("govloop-version-decide", args=[pending_version.pk])
+
+
+def test_a_reviewer_sees_only_the_tenants_of_their_memberships(tenant, other_tenant, reviewer):
+    room = control_room(user=reviewer, tenant_slug=other_tenant.slug)
+
+    assert room["tenants"] == [tenant]
+    assert room["tenant"] == tenant
+
+
+def test_the_admin_home_shows_the_control_room(client, tenant, reviewer, pending_version):
+    client.force_login(reviewer)
+
+    response = client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Control room" in body and 'id="panel-checkpoints"' in body
+    assert "scoring v1.0.0" in body
+
+
+def test_the_decide_page_shows_the_diff_and_the_change_summary(client, reviewer, pending_version):
+    client.force_login(reviewer)
+
+    response = client.get(reverse("govloop-version-decide", args=[pending_version.pk]))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "initial thresholds" in body
+    assert "<code>thresholds</code>" in body or "thresholds" in body
+    assert 'value="approve"' in body
+
+
+def test_approving_from_the_decide_page_calls_the_service(client, reviewer, pending_version):
+    client.force_login(reviewer)
+    url = reverse("govloop-version-decide", args=[pending_version.pk])
+
+    response = client.post(url, {"decision": "approve", "reason": "looks right"})
+
+    assert response.status_code == 302
+    pending_version.refresh_from_db()
+    assert pending_version.state == VersionState.APPROVED
+
+
+def test_the_author_cannot_approve_from_the_decide_page(client, author, pending_version):
+    client.force_login(author)
+    url = reverse("govloop-version-decide", args=[pending_version.pk])
+
+    page = client.get(url).content.decode()
+    client.post(url, {"decision": "approve", "reason": "mine"})
+
+    assert 'value="approve"' not in page
+    pending_version.refresh_from_db()
+    assert pending_version.state == VersionState.PENDING_APPROVAL
+
+
+def test_a_rejection_without_a_reason_is_refused(client, reviewer, pending_version):
+    client.force_login(reviewer)
+    url = reverse("govloop-version-decide", args=[pending_version.pk])
+
+    response = client.post(url, {"decision": "reject", "reason": ""}, follow=True)
+
+    pending_version.refresh_from_db()
+    assert pending_version.state == VersionState.PENDING_APPROVAL
+    assert "reject refused" in response.content.decode().lower()
+
+
+def test_another_tenants_version_is_not_found(client, other_tenant, make_reviewer, pending_version):
+    outsider = make_reviewer("olga", for_tenant=other_tenant)
+    client.force_login(outsider)
+
+    response = client.get(reverse("govloop-version-decide", args=[pending_version.pk]))
+
+    assert response.status_code == 404
