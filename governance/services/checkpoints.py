@@ -182,14 +182,22 @@ def checkpoint_resolve_for_subject(
         resolved_by_id=actor.user_id,
         resolution_reason=reason,
     )
-    ledger_append(
-        tenant=tenant_id,
-        kind="checkpoint.resolved_by_subject",
-        actor=actor,
-        subject=subject,
-        payload={"checkpoints": ids, "approved": approve, "reason": reason},
-        now=now,
-    )
+    # A subject has one or two open checkpoints, so an entry each keeps every checkpoint's
+    # history complete at no real cost.
+    for checkpoint_id in ids:
+        ledger_append(
+            tenant=tenant_id,
+            kind="checkpoint.resolved_by_subject",
+            actor=actor,
+            subject_type=Checkpoint._meta.label_lower,
+            subject_id=str(checkpoint_id),
+            payload={
+                "approved": approve,
+                "reason": reason,
+                "about": {"type": subject_type, "id": subject_id},
+            },
+            now=now,
+        )
     return resolved
 
 

@@ -267,33 +267,29 @@ def version_approve(
             )
     except IntegrityError as exc:
         raise Forbidden("this reviewer has already approved this version") from exc
-    count = live_approvals(version).count()
+    approvers = sorted(live_approvals(version).values_list("reviewer__username", flat=True))
     required = version.family.approvals_required
-    ledger_append(
-        tenant=version.tenant_id,
-        kind="version.approval_recorded",
-        actor=actor,
-        subject=version,
-        payload={"reason": reason, "approvals": count, "required": required},
-        now=now,
-    )
-    if count >= required:
+    complete = len(approvers) >= required
+    if complete:
         version.approve(now=now)
         version.save()
-        ledger_append(
-            tenant=version.tenant_id,
-            kind="version.approved",
-            actor=actor,
-            subject=version,
-            payload={
-                "family": version.family.name,
-                "version": version.version,
-                "approvers": sorted(
-                    live_approvals(version).values_list("reviewer__username", flat=True)
-                ),
-            },
-            now=now,
-        )
+    # One entry per call: the approval that completes the set is the transition itself.
+    ledger_append(
+        tenant=version.tenant_id,
+        kind="version.approved" if complete else "version.approval_recorded",
+        actor=actor,
+        subject=version,
+        payload={
+            "family": version.family.name,
+            "version": version.version,
+            "reason": reason,
+            "approvals": len(approvers),
+            "required": required,
+            "approvers": approvers,
+        },
+        now=now,
+    )
+    if complete:
         checkpoint_resolve_for_subject(
             tenant=version.tenant_id,
             subject=version,
@@ -394,8 +390,17 @@ def _switch_active(
             )
         version.rollback(now=now)
     if previous is not None:
+        # Saved before the new ACTIVE row so the one-ACTIVE constraint never sees two.
         previous.supersede(now=now)
         previous.save()
+        ledger_append(
+            tenant=previous.tenant_id,
+            kind="version.superseded",
+            actor=actor,
+            subject=previous,
+            payload={"family": version.family.name, "by": version.version},
+            now=now,
+        )
     version.activated_by_id = actor.user_id
     version.save()
     ledger_append(

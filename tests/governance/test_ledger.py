@@ -1,0 +1,303 @@
+import hashlib
+import json
+import threading
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, connections, transaction
+
+from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError
+from governance.services.ledger import (
+    Actor,
+    entry_hash,
+    ledger_anchor_head,
+    ledger_append,
+    ledger_verify,
+    sign_anchor,
+)
+from tests.factories import TenantFactory
+
+ACTOR = Actor.system("test")
+
+
+def append_many(tenant, count, start=0):
+    return [
+        ledger_append(tenant=tenant, kind="test.event", actor=ACTOR, payload={"i": i})
+        for i in range(start, start + count)
+    ]
+
+
+def verify_command(tenant):
+    """Run verify_ledger for one tenant: (exit_ok, output)."""
+    from io import StringIO
+
+    out = StringIO()
+    try:
+        call_command("verify_ledger", "--tenant", tenant.slug, stdout=out)
+    except CommandError as exc:
+        return False, out.getvalue() + str(exc)
+    return True, out.getvalue()
+
+
+def disable_guard(cursor):
+    # Fire the deferred FK checks of this test's inserts first: PostgreSQL refuses to ALTER a
+    # table with pending trigger events.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("ALTER TABLE governance_ledgerentry DISABLE TRIGGER govloop_ledger_append_only")
+
+
+def enable_guard(cursor):
+    cursor.execute("ALTER TABLE governance_ledgerentry ENABLE TRIGGER govloop_ledger_append_only")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def rewrite_chain_from(tenant, first_seq, *, payload):
+    """What an attacker with database access does: change entries from ``first_seq`` on and
+    recompute every hash so the chain is internally consistent again."""
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        entries = list(LedgerEntry.objects.filter(tenant=tenant).order_by("seq"))
+        prev = entries[first_seq - 2].hash if first_seq > 1 else "0" * 64
+        for entry in entries[first_seq - 1 :]:
+            digest = entry_hash(
+                tenant_id=tenant.pk,
+                seq=entry.seq,
+                kind=entry.kind,
+                subject_type=entry.subject_type,
+                subject_id=entry.subject_id,
+                actor=entry.actor,
+                payload=payload,
+                created_at=entry.created_at,
+                prev_hash=prev,
+            )
+            cursor.execute(
+                "UPDATE governance_ledgerentry SET payload = %s, prev_hash = %s, hash = %s"
+                " WHERE id = %s",
+                [json.dumps(payload), prev, digest, entry.pk],
+            )
+            prev = digest
+        enable_guard(cursor)
+    LedgerHead.objects.filter(tenant=tenant).update(hash=prev)
+
+
+@pytest.mark.django_db
+def test_appends_chain_each_entry_to_the_previous_hash(tenant):
+    entries = append_many(tenant, 3)
+
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert entries[0].prev_hash == "0" * 64
+    assert entries[1].prev_hash == entries[0].hash
+    assert entries[2].prev_hash == entries[1].hash
+    assert ledger_verify(tenant_id=tenant.pk).ok
+
+
+@pytest.mark.django_db
+def test_each_tenant_has_its_own_chain(tenant, other_tenant):
+    append_many(tenant, 2)
+    first_other = ledger_append(tenant=other_tenant, kind="test.event", actor=ACTOR)
+
+    assert first_other.seq == 1
+    assert first_other.prev_hash == "0" * 64
+
+
+@pytest.mark.django_db
+def test_the_hash_is_sha256_over_canonical_json(tenant):
+    entry = ledger_append(
+        tenant=tenant, kind="test.event", actor=ACTOR, payload={"b": 1, "a": [1.5, "é"]}
+    )
+    created = entry.created_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    body = (
+        f'{{"actor":"system:test","created_at":"{created}","kind":"test.event",'
+        f'"payload":{{"a":[1.5,"é"],"b":1}},"prev_hash":"{"0" * 64}","seq":1,"subject_id":"",'
+        f'"subject_type":"","tenant":{tenant.pk}}}'
+    )
+
+    assert entry.hash == hashlib.sha256(body.encode()).hexdigest()
+
+
+@pytest.mark.django_db
+def test_the_orm_refuses_to_update_or_delete_an_entry(tenant):
+    entry = append_many(tenant, 1)[0]
+    entry.kind = "forged"
+
+    with pytest.raises(LedgerImmutableError):
+        entry.save()
+    with pytest.raises(LedgerImmutableError):
+        entry.delete()
+    with pytest.raises(LedgerImmutableError):
+        LedgerEntry.objects.filter(pk=entry.pk).update(kind="forged")
+    with pytest.raises(LedgerImmutableError):
+        LedgerEntry.objects.filter(pk=entry.pk).delete()
+    assert LedgerEntry.objects.get(pk=entry.pk).kind == "test.event"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(
+            "UPDATE governance_ledgerentry SET kind = 'forged' WHERE id = %s", id="update"
+        ),
+        pytest.param("DELETE FROM governance_ledgerentry WHERE id = %s", id="delete"),
+    ],
+)
+def test_postgresql_refuses_raw_update_and_delete(tenant, statement):
+    entry = append_many(tenant, 1)[0]
+
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement, [entry.pk])
+    assert LedgerEntry.objects.get(pk=entry.pk).kind == "test.event"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_four_concurrent_writers_leave_an_unbroken_chain():
+    tenant = TenantFactory(slug="concurrent")
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def writer(n):
+        try:
+            barrier.wait()
+            for i in range(250):
+                ledger_append(
+                    tenant=tenant, kind="test.concurrent", actor=ACTOR, payload={"w": n, "i": i}
+                )
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    result = ledger_verify(tenant_id=tenant.pk)
+    assert result.ok, result.problem
+    assert result.entries == 1000
+    assert list(LedgerEntry.objects.filter(tenant=tenant).values_list("seq", flat=True)) == list(
+        range(1, 1001)
+    )
+    assert LedgerHead.objects.get(tenant=tenant).seq == 1000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_verify_ledger_reports_a_row_altered_behind_the_triggers_back(tenant):
+    append_many(tenant, 5)
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        cursor.execute(
+            "UPDATE governance_ledgerentry SET payload = '{\"i\": 99}' WHERE tenant_id = %s"
+            " AND seq = 3",
+            [tenant.pk],
+        )
+        enable_guard(cursor)
+
+    ok, output = verify_command(tenant)
+
+    assert not ok
+    assert "BROKEN at seq 3" in output
+    assert ledger_verify(tenant_id=tenant.pk).first_broken_seq == 3
+
+
+@pytest.mark.django_db
+def test_verify_ledger_exits_cleanly_on_an_intact_chain(tenant):
+    append_many(tenant, 4)
+    ledger_anchor_head(tenant_id=tenant.pk)
+
+    ok, output = verify_command(tenant)
+
+    assert ok
+    assert "acme: OK (4 entries, 1 anchors)" in output
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_chain_rewritten_with_recomputed_hashes_fails_at_the_first_anchor_it_contradicts(
+    tenant,
+):
+    append_many(tenant, 3)
+    ledger_anchor_head(tenant_id=tenant.pk)  # anchors seq 3
+    append_many(tenant, 3, start=3)
+    ledger_anchor_head(tenant_id=tenant.pk)  # anchors seq 6
+    append_many(tenant, 2, start=6)
+
+    rewrite_chain_from(tenant, 2, payload={"i": "rewritten"})
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert result.first_broken_seq == 3
+    assert "contradicts its signed anchor" in result.problem
+    ok, output = verify_command(tenant)
+    assert not ok
+    assert "BROKEN at seq 3" in output
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_deleting_the_database_anchors_does_not_hide_a_rewrite(tenant):
+    """The anchors are also in a file outside the database."""
+    append_many(tenant, 4)
+    ledger_anchor_head(tenant_id=tenant.pk)
+    append_many(tenant, 2, start=4)
+
+    rewrite_chain_from(tenant, 1, payload={"i": "rewritten"})
+    LedgerAnchor.objects.filter(tenant=tenant).delete()
+
+    assert ledger_verify(tenant_id=tenant.pk).first_broken_seq == 4
+
+
+@pytest.mark.django_db
+def test_an_anchor_signed_without_the_key_is_reported(tenant):
+    entries = append_many(tenant, 2)
+    LedgerAnchor.objects.create(tenant=tenant, seq=2, hash=entries[1].hash, signature="f" * 64)
+
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert result.first_broken_seq == 2
+    assert "invalid signature" in result.problem
+
+
+@pytest.mark.django_db
+def test_anchors_are_signed_with_the_environment_key_and_appended_to_the_file(
+    tenant, settings, tmp_path
+):
+    settings.LEDGER_ANCHOR_FILE = tmp_path / "anchors.jsonl"
+    entries = append_many(tenant, 2)
+
+    anchor = ledger_anchor_head(tenant_id=tenant.pk)
+
+    assert anchor.seq == 2
+    assert anchor.signature == sign_anchor(tenant_id=tenant.pk, seq=2, head_hash=entries[1].hash)
+    lines = (tmp_path / "anchors.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["seq"] == 2
+    assert ledger_anchor_head(tenant_id=tenant.pk) is None  # already anchored: safe to rerun
+
+
+@pytest.mark.django_db
+def test_a_committed_append_batch_is_anchored_once(tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        append_many(tenant, 3)
+
+    assert list(LedgerAnchor.objects.filter(tenant=tenant).values_list("seq", flat=True)) == [3]
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_append_leaves_no_trace(tenant):
+    append_many(tenant, 1)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        append_many(tenant, 1, start=1)
+        raise RuntimeError("the surrounding use case failed")
+
+    assert LedgerEntry.objects.filter(tenant=tenant).count() == 1
+    assert LedgerHead.objects.get(tenant=tenant).seq == 1
+    assert ledger_append(tenant=tenant, kind="test.event", actor=ACTOR).seq == 2
