@@ -622,26 +622,6 @@ def analyze_metrics(
                     },
                 )
             )
-        for band, values in escalation["by_band"].items():
-            if (
-                escalation["rate"]
-                and values["escalation_rate"] >= 2 * escalation["rate"]
-                and values["escalation_rate"] >= 0.2
-            ):
-                findings.append(
-                    _finding(
-                        FindingKind.ESCALATION_PATTERN,
-                        Severity.LOW,
-                        f"band {band} escalates {values['escalation_rate']:.0%} of its decisions",
-                        {
-                            "problem": "concentrated_in_band",
-                            "band": band,
-                            "band_rate": values["escalation_rate"],
-                            "overall_rate": escalation["rate"],
-                            "band_decisions": values["decisions"],
-                        },
-                    )
-                )
     findings.sort(key=lambda f: -SEVERITY_RANK[f["severity"]])
     return findings
 

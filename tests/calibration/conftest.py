@@ -7,12 +7,13 @@ from tests.factories import scoring_payload
 
 def one_feature_payload(**overrides):
     """A scorer whose score is its single feature ``x``: decisions can be placed at any score."""
-    return scoring_payload(
-        weights={"x": 1.0},
-        flag_rules=[{"name": "x_high", "feature": "x", "operator": ">=", "value": 0.9}],
-        escalate_on=["x_high"],
+    values = {
+        "weights": {"x": 1.0},
+        "flag_rules": [{"name": "x_high", "feature": "x", "operator": ">=", "value": 0.9}],
+        "escalate_on": ["x_high"],
         **overrides,
-    )
+    }
+    return scoring_payload(**values)
 
 
 @pytest.fixture

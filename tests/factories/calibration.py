@@ -37,11 +37,17 @@ def make_decisions(
     the scorer when a payload is given (with one feature ``x`` equal to the score)."""
     import numpy as np
 
-    from calibration.scoring import classify_scores
+    from calibration.scoring import classify_scores, score_many
 
     decided_at = decided_at or timezone.now() - dt.timedelta(days=1)
     outcomes = list(outcomes) if outcomes is not None else [None] * len(scores)
-    flags = list(flags) if flags is not None else [()] * len(scores)
+    if flags is not None:
+        flags = list(flags)
+    elif payload is not None and set(payload["weights"]) == {"x"}:
+        batch = score_many(payload, [{"x": s} for s in scores])
+        flags = [batch.result(i).flags for i in range(len(scores))]
+    else:
+        flags = [()] * len(scores)
     if payload is not None:
         band_index, confidence, abstain = classify_scores(payload, np.asarray(scores))
         bands = [payload["bands"][i] for i in band_index]
