@@ -39,6 +39,7 @@ class LearnedPolicyFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = LearnedPolicy
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     source_incident = factory.SubFactory(IncidentFactory, tenant=factory.SelfAttribute("..tenant"))
