@@ -1,0 +1,130 @@
+"""The learning events API: ingestion, queries, stats, settings and the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from learning.models import LearningEvent
+from tests.factories.events import record_trades, trade_events, trades
+
+
+@pytest.mark.django_db
+def test_a_batch_is_stored_all_or_nothing(api):
+    events = trade_events(trades(5))
+
+    ok = api.post("/api/learning/events/batch", {"events": events}, format="json")
+    events[3]["payload"]["win"] = "yes"
+    bad = api.post("/api/learning/events/batch", {"events": events}, format="json")
+
+    assert ok.status_code == 201
+    assert ok.json() == {"received": 10, "stored": 10, "duplicates": 0}
+    assert bad.status_code == 400
+    assert bad.json()["events"]["3"]["payload"] == ["win must be a boolean"]
+    assert LearningEvent.objects.count() == 10
+
+
+@pytest.mark.django_db
+def test_a_repeated_batch_with_event_ids_stores_nothing_twice(api):
+    events = trade_events(trades(3))
+    api.post("/api/learning/events/batch", {"events": events}, format="json")
+
+    again = api.post("/api/learning/events/batch", {"events": events}, format="json")
+
+    assert again.json() == {"received": 6, "stored": 0, "duplicates": 6}
+
+
+@pytest.mark.django_db
+def test_a_single_event_errors_are_field_by_field(api):
+    response = api.post(
+        "/api/learning/events",
+        {"event_type": "SIGNAL_ACCURACY", "source_engine": "x", "note": "free text"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"note": ["unknown field"]}
+
+
+@pytest.mark.django_db
+def test_a_batch_over_10000_is_refused(api):
+    event = {"event_type": "metric_recorded", "source_engine": "x"}
+
+    response = api.post("/api/learning/events/batch", {"events": [event] * 10_001}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"events": ["at most 10000 items per batch"]}
+
+
+@pytest.mark.django_db
+def test_queries_and_stats(api, tenant):
+    record_trades(tenant, trades(20))
+
+    page = api.get(
+        "/api/learning/events",
+        {"event_type": "SIGNAL_ACCURACY", "subject": "AAPL", "limit": 3},
+    )
+    stats = api.get("/api/learning/stats")
+    bad = api.get("/api/learning/events", {"limit": 0, "colour": "red"})
+
+    assert page.status_code == 200
+    body = page.json()
+    assert body["count"] == 3
+    assert {e["event_type"] for e in body["results"]} == {"signal_accuracy"}
+    assert {e["subject"] for e in body["results"]} == {"AAPL"}
+    assert stats.json()["events_by_type"] == {"signal_accuracy": 20, "signal_generated": 20}
+    assert list(stats.json()) == [
+        "events_buffered",
+        "events_by_type",
+        "training_jobs",
+        "model_versions",
+        "production_models",
+        "evaluations",
+        "drift_alerts",
+    ]
+    assert bad.status_code == 400
+
+
+@pytest.mark.django_db
+def test_another_tenants_events_are_invisible(api, other_tenant):
+    record_trades(other_tenant, trades(5))
+
+    assert api.get("/api/learning/events").json()["count"] == 0
+    assert api.get("/api/learning/stats").json()["events_buffered"] == 0
+
+
+@pytest.mark.django_db
+def test_settings_are_read_by_machines_and_changed_by_reviewers(api, reviewer_api):
+    assert api.get("/api/learning/config").json()["collect_signals"] is True
+    refused = api.patch("/api/learning/config", {"collect_signals": False}, format="json")
+    changed = reviewer_api.patch("/api/learning/config", {"collect_signals": False}, format="json")
+    event = trade_events(trades(1))[0]
+    blocked = api.post("/api/learning/events", event, format="json")
+
+    assert refused.status_code == 403
+    assert changed.status_code == 200 and changed.json()["collect_signals"] is False
+    assert blocked.status_code == 400
+    assert "collect_signals is off" in blocked.json()["event_type"][0]
+
+
+@pytest.mark.django_db
+def test_the_report_endpoint_records_a_metric_event(api, tenant):
+    record_trades(tenant, trades(50))
+
+    response = api.post(
+        "/api/learning/reports/confidence-filter", {"threshold": 0.8}, format="json"
+    )
+    no_calibrator = api.post(
+        "/api/learning/reports/confidence-filter",
+        {"threshold": 0.8, "use_calibration": True},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    assert response.json()["baseline"]["trades"] == 50
+    assert set(response.json()["improvement"]) == {
+        "win_rate_change_pct",
+        "sharpe_ratio_change",
+        "profit_factor_change",
+    }
+    assert no_calibrator.status_code == 404
+    assert LearningEvent.objects.filter(event_type="metric_recorded").count() == 1

@@ -1,0 +1,57 @@
+"""The drift API at /api/tripwire/."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance.models import Checkpoint
+
+
+@pytest.mark.django_db
+def test_the_seeds_drift_example_over_the_api(api, reviewer_api):
+    baseline = api.post(
+        "/api/tripwire/drift/baselines/",
+        {"model": "confidence_calibrator", "metrics": {"accuracy": 0.82, "precision": 0.79}},
+        format="json",
+    )
+    quiet = api.post(
+        "/api/tripwire/drift/check",
+        {"model": "confidence_calibrator", "current": {"accuracy": 0.75, "precision": 0.72}},
+        format="json",
+    )
+    loud = api.post(
+        "/api/tripwire/drift/check",
+        {"model": "confidence_calibrator", "current": {"accuracy": 0.70}},
+        format="json",
+    )
+    alert_id = loud.json()["alerts"][0]["id"]
+    machine_ack = api.post(
+        f"/api/tripwire/drift/alerts/{alert_id}/acknowledge/", {"reason": "x"}, format="json"
+    )
+    human_ack = reviewer_api.post(
+        f"/api/tripwire/drift/alerts/{alert_id}/acknowledge/", {"reason": "retrain"}, format="json"
+    )
+
+    assert baseline.status_code == 201
+    assert quiet.json()["alerts"] == []
+    assert [c["exceeded"] for c in quiet.json()["changes"]] == [False, False]
+    assert loud.json()["alerts"][0]["metric"] == "accuracy"
+    assert Checkpoint.objects.filter(checkpoint_type="drift_alert").count() == 1
+    assert machine_ack.status_code == 403
+    assert human_ack.json()["state"] == "ACKNOWLEDGED"
+    assert api.get("/api/tripwire/drift/alerts/", {"state": "OPEN"}).json()["count"] == 0
+
+
+@pytest.mark.django_db
+def test_a_check_without_a_baseline_is_404_and_bad_metrics_are_400(api):
+    missing = api.post(
+        "/api/tripwire/drift/check", {"model": "nope", "current": {"a": 1.0}}, format="json"
+    )
+    bad = api.post(
+        "/api/tripwire/drift/baselines/",
+        {"model": "m", "metrics": {"accuracy": "high"}},
+        format="json",
+    )
+
+    assert missing.status_code == 404
+    assert bad.status_code == 400
