@@ -117,3 +117,34 @@ urlpatterns = [
         name="govloop-version-decide",
     ),
 ]
+
+
+def require_visible(request, tenant_id: int) -> None:
+    """404 unless the user sees this tenant (another tenant's ids are not found, never 403)."""
+    if request.user.is_superuser:
+        return
+    if not selectors.tenants_for_user(request.user).filter(pk=tenant_id).exists():
+        raise Http404("not found")
+
+
+def render_chart_page(
+    request,
+    *,
+    title: str,
+    tenant,
+    charts: list[tuple[str, str]],
+    sections: list | None = None,
+    intro: str = "",
+    back: tuple[str, str] | None = None,
+):
+    """A reviewer page of SVG charts (``(svg, caption)`` pairs) and row sections."""
+    context = {
+        **admin.site.each_context(request),
+        "title": title,
+        "tenant": tenant,
+        "charts": charts,
+        "sections": sections or [],
+        "intro": intro,
+        "back": back,
+    }
+    return TemplateResponse(request, "admin/govloop/chart_page.html", context)
