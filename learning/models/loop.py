@@ -224,15 +224,30 @@ class LoopProposal(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return self.proposal_id
 
-    @transition(field=state, source=ProposalState.PROPOSED, target=ProposalState.SANDBOXED)
+    @transition(
+        field=state,
+        source=ProposalState.PROPOSED,
+        target=ProposalState.SANDBOXED,
+        custom={"label": "Run the sandbox and the gate", "admin": True},
+    )
     def sandbox(self, *, now=None):
         self.sandboxed_at = now or timezone.now()
 
-    @transition(field=state, source=ProposalState.SANDBOXED, target=ProposalState.ELIGIBLE)
+    @transition(
+        field=state,
+        source=ProposalState.SANDBOXED,
+        target=ProposalState.ELIGIBLE,
+        custom={"admin": False},
+    )
     def mark_eligible(self):
         pass
 
-    @transition(field=state, source=ProposalState.SANDBOXED, target=ProposalState.INELIGIBLE)
+    @transition(
+        field=state,
+        source=ProposalState.SANDBOXED,
+        target=ProposalState.INELIGIBLE,
+        custom={"admin": False},
+    )
     def mark_ineligible(self):
         pass
 

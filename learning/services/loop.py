@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ CASE_FIELDS = (
     "protected",
 )
 RESULT_BATCH = 5000
+CASE_ID = re.compile(r"^[-a-zA-Z0-9_]{1,120}$")
 
 Progress = Callable[[str], None]
 
@@ -104,8 +106,14 @@ def _case_errors(data: Mapping[str, Any]) -> dict[str, list[str]]:
     flags = data.get("expected_flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
         errors["expected_flags"] = ["must be a list of flag names"]
-    if not data.get("expected_decision"):
-        errors["expected_decision"] = ["required: a band name or ABSTAIN"]
+    decision = data.get("expected_decision")
+    if not decision or not isinstance(decision, str) or len(decision) > 40:
+        errors["expected_decision"] = ["required: a band name or ABSTAIN (at most 40 chars)"]
+    escalate = data.get("expected_escalate")
+    if escalate is not None and not isinstance(escalate, bool):
+        errors["expected_escalate"] = ["must be true, false or null"]
+    if len(str(data.get("description") or "")) > 200:
+        errors["description"] = ["at most 200 characters"]
     return errors
 
 
@@ -175,8 +183,8 @@ def backtest_cases_import(
     for index, record in enumerate(records):
         problems = _case_errors(record)
         case_id = record.get("case_id")
-        if not case_id or not isinstance(case_id, str):
-            problems["case_id"] = ["required"]
+        if not isinstance(case_id, str) or not CASE_ID.match(case_id):
+            problems["case_id"] = ["required: letters, digits, - and _ (at most 120)"]
         elif case_id in seen:
             problems["case_id"] = [f"{case_id} appears twice"]
         else:

@@ -589,11 +589,19 @@ class Candidate:
 
 
 def _floor2(x: float) -> float:
-    return math.floor(round(x * 100, 9)) / 100
+    """The largest two-decimal value not above x (checked, because x * 100 can round up)."""
+    value = round(math.floor(x * 100) / 100, 2)
+    while value > x:
+        value = round(value - 0.01, 2)
+    return value
 
 
 def _ceil2(x: float) -> float:
-    return math.ceil(round(x * 100, 9)) / 100
+    """The smallest two-decimal value not below x."""
+    value = round(math.ceil(x * 100) / 100, 2)
+    while value < x:
+        value = round(value + 0.01, 2)
+    return value
 
 
 def _step(*values: float) -> float:

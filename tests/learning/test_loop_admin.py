@@ -1,0 +1,96 @@
+"""The loop's admin pages: runs with pass rates, failures with their analysis, proposals
+with their sandbox reports and the gate line by line."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from governance.models import ConfigVersion, VersionState
+from learning.models import BacktestCase, LoopProposal, ProposalState
+from learning.services import loop as services
+from tests.factories.loop import activate_version, term_emergence_cases, term_payload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def looped(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    services.learning_loop_run(tenant=tenant, auto_promote=False)
+    return LoopProposal.objects.get(tenant=tenant)
+
+
+@pytest.fixture
+def browser(reviewer):
+    client = Client()
+    client.force_login(reviewer)
+    return client
+
+
+def test_the_run_list_shows_pass_rates(browser, looped):
+    page = browser.get(reverse("admin:learning_backtestrun_changelist"))
+    assert page.status_code == 200
+    assert "66.7%" in page.content.decode()
+
+
+def test_a_failure_page_shows_its_analysis(browser, looped):
+    page = browser.get(reverse("admin:learning_failureanalysis_change", args=[looped.failure_id]))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "flag_rule_too_strict" in body and "flag_rules[0].value" in body
+
+
+def test_a_proposal_page_shows_the_sandbox_report_and_the_gate_line_by_line(browser, looped):
+    page = browser.get(reverse("admin:learning_loopproposal_change", args=[looped.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200
+    for criterion in (
+        "improvement_threshold",
+        "failed_case_now_passes",
+        "no_protected_regression",
+        "no_regression",
+        "time_within_20_percent",
+        "memory_within_20_percent",
+        "stabilization",
+    ):
+        assert criterion in body
+    assert "declared by the proposal" in body and "ELIGIBLE" in body
+
+
+def test_the_promote_button_registers_a_pending_version(browser, looped, tenant):
+    url = reverse("admin:learning_loopproposal_change", args=[looped.pk])
+    browser.post(url, {"_fsm_transition_to": "promote"})
+    looped.refresh_from_db()
+    assert looped.state == ProposalState.PROMOTED
+    assert looped.promoted_version.state == VersionState.PENDING_APPROVAL
+    version_page = browser.get(
+        reverse("admin:governance_configversion_change", args=[looped.promoted_version_id])
+    )
+    assert "learning.provenance" in version_page.content.decode()
+    assert ConfigVersion.objects.get(tenant=tenant, state=VersionState.ACTIVE).version == "1.0.0"
+
+
+def test_a_case_added_in_the_admin_goes_through_the_service(browser, tenant):
+    browser.post(
+        reverse("admin:learning_backtestcase_add"),
+        {
+            "tenant": tenant.pk,
+            "case_id": "admin_case",
+            "description": "",
+            "features": '{"risk_signal": 0.3}',
+            "expected_decision": "LOW",
+            "expected_flags": "[]",
+            "expected_escalate": "unknown",
+            "protected": "on",
+        },
+    )
+    case = BacktestCase.objects.get(case_id="admin_case")
+    assert case.protected is True
+    from governance.models import LedgerEntry
+
+    assert LedgerEntry.objects.filter(
+        kind="learning.backtest_cases.imported", tenant=tenant
+    ).exists()
