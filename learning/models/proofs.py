@@ -224,15 +224,9 @@ class LearnedPolicy(ConcurrentTransitionMixin, models.Model):
             ),
             models.CheckConstraint(condition=Q(regret_score__gte=0.0), name="policy_regret_gte_0"),
         ]
-        indexes = [
-            # The decay pass reads exactly the rows it will change.
-            models.Index(
-                fields=["last_decayed_at"],
-                condition=Q(regret_score__gt=0.0),
-                name="policy_decay_idx",
-            ),
-            models.Index(fields=["tenant", "state"], name="policy_tenant_state_idx"),
-        ]
+        # No index on regret_score or last_decayed_at: the decay pass rewrites both on most
+        # rows it reads, and leaving them unindexed keeps those updates HOT (heap-only).
+        indexes = [models.Index(fields=["tenant", "state"], name="policy_tenant_state_idx")]
 
     def __str__(self) -> str:
         return self.name
