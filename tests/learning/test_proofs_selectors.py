@@ -50,7 +50,7 @@ def test_a_new_tenant_is_at_zero_gates_with_the_first_next_action(tenant):
 @pytest.mark.django_db
 def test_prevention_rate_and_top_patterns_come_from_the_records(tenant, reviewer):
     _, busy = _active(tenant, reviewer, "busy")
-    quiet_incident, quiet = _active(tenant, reviewer, "quiet")
+    _, quiet = _active(tenant, reviewer, "quiet")
     _prevent(busy, n=3)
     _prevent(quiet, n=1)
     recurrence = svc.incident_record(
