@@ -125,10 +125,26 @@ def _go_live_panel(tenant: Tenant) -> Panel:
         panel.tone = "warn"
         return panel
     if state.kill_switch_engaged:
-        panel.rows.append(Row("kill switch", "ENGAGED", url, "danger", state.reason))
+        panel.rows.append(
+            Row(
+                "kill switch",
+                "ENGAGED",
+                admin_url(GoLiveState, "release", state.pk),
+                "danger",
+                f"{state.reason} (click to release, with a reason)",
+            )
+        )
         panel.tone = "danger"
     else:
-        panel.rows.append(Row("kill switch", "released", url, "ok"))
+        panel.rows.append(
+            Row(
+                "kill switch",
+                "released",
+                admin_url(GoLiveState, "engage", state.pk),
+                "ok",
+                "click to engage it, with a reason",
+            )
+        )
     panel.rows.append(
         Row(
             "go-live",

@@ -19,11 +19,17 @@ from governance.control_room import admin_url, collect_version_sections
 from governance.errors import DomainError
 from governance.models import ConfigVersion, VersionState
 from governance.services import versions as version_services
+from governance.services.ledger import Actor
 
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[("approve", "approve"), ("reject", "reject"), ("activate", "activate")]
+        choices=[
+            ("submit", "submit"),
+            ("approve", "approve"),
+            ("reject", "reject"),
+            ("activate", "activate"),
+        ]
     )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False
@@ -38,6 +44,8 @@ def _error_text(exc: Exception) -> str:
 
 
 def _apply(decision: str, *, version: ConfigVersion, user, data: dict) -> ConfigVersion:
+    if decision == "submit":
+        return version_services.version_submit(version=version, actor=Actor.for_user(user))
     if decision == "approve":
         return version_services.version_approve(version=version, user=user, reason=data["reason"])
     if decision == "reject":
@@ -102,6 +110,7 @@ def version_decide(request, pk: int):
         and version.state == VersionState.PENDING_APPROVAL,
         "can_reject": is_reviewer and version.state == VersionState.PENDING_APPROVAL,
         "can_activate": is_reviewer and version.state == VersionState.APPROVED,
+        "can_submit": is_reviewer and version.state == VersionState.DRAFT,
         "is_author": is_author,
         "change_url": admin_url(ConfigVersion, "change", version.pk),
         "list_url": admin_url(ConfigVersion, query=f"tenant__id__exact={version.tenant_id}"),

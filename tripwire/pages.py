@@ -69,6 +69,16 @@ def kpi_page(request, pk: int):
             Row("action taken", state.action_taken or "—"),
         ]
         facts.link = admin_url(state, "change", state.pk)
+        if state.triggered:
+            facts.rows.insert(
+                0,
+                Row(
+                    "acknowledge (re-arms the tripwire)",
+                    "acknowledge →",
+                    admin_url(RegressionPolicy, "acknowledge", policy.pk),
+                    "danger",
+                ),
+            )
     return render_chart_page(
         request,
         title=f"KPI {policy.domain}.{policy.metric}",

@@ -133,3 +133,22 @@ def test_another_tenants_version_is_not_found(client, other_tenant, make_reviewe
     response = client.get(reverse("govloop-version-decide", args=[pending_version.pk]))
 
     assert response.status_code == 404
+
+
+def test_the_author_submits_a_draft_from_the_decide_page(client, tenant, author):
+    draft = version_register(
+        tenant=tenant,
+        family="scoring",
+        version="2.0.0",
+        payload=scoring_payload(),
+        actor=Actor.for_user(author),
+    )
+    client.force_login(author)
+    url = reverse("govloop-version-decide", args=[draft.pk])
+
+    page = client.get(url).content.decode()
+    client.post(url, {"decision": "submit"})
+
+    assert 'value="submit"' in page
+    draft.refresh_from_db()
+    assert draft.state == VersionState.PENDING_APPROVAL
