@@ -8,6 +8,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from django_fsm.admin import FSMAdminMixin
 
@@ -47,6 +49,32 @@ class ServiceFSMAdminMixin(FSMAdminMixin):
     and writes the ledger; the admin only reports the outcome."""
 
     fsm_services: dict[str, ServiceCall] = {}
+
+    def is_fsm_transition_visible(self, transition) -> bool:
+        # Only transitions that a service implements get a button; internal ones
+        # (submit, return_to_draft, supersede, auto_approve) never do.
+        return transition.name in self.fsm_services and bool(transition.custom.get("admin"))
+
+    def _get_fsm_extra_context(self, *, request, obj):
+        if obj is None or not self.has_change_permission(request, obj):
+            return iter(())
+        return super()._get_fsm_extra_context(request=request, obj=obj)
+
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        # Refuse outright (403) instead of django-fsm's redirect: a viewer, or the author
+        # trying to approve their own version, must not get as far as the form.
+        if transition_name not in self.fsm_services:
+            raise Http404(f"no transition {transition_name!r}")
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            transition = self._get_fsm_transition_by_name(obj=obj, transition_name=transition_name)
+            if not self.has_change_permission(request, obj) or not transition.has_perm(
+                obj, user=request.user
+            ):
+                raise PermissionDenied(
+                    f"you may not {transition_name} this {obj._meta.verbose_name}"
+                )
+        return super().fsm_transition_view(request, object_id, transition_name, **kwargs)
 
     def _apply_fsm_transition(self, *, obj, transition_name: str, request, kwargs=None) -> bool:
         service = self.fsm_services.get(transition_name)
