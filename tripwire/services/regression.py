@@ -16,11 +16,12 @@ locked; the beat skips a locked one), without counting or firing twice."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from scipy import stats
 
@@ -43,7 +44,7 @@ from tripwire.models import (
     RegressionState,
     RegressionStatus,
 )
-from tripwire.selectors import kpi_window
+from tripwire.selectors import WindowStats, kpi_window_stats
 
 MAX_BATCH = 10_000
 DROP_EPSILON = 1e-9
@@ -246,33 +247,48 @@ def _drop(baseline: float, current: float) -> float:
     return (baseline - current) / abs(baseline)
 
 
-def _p_value(kind: str, current: list[float], baseline: list[float]) -> float | None:
+def _variance(n: int, total: float, sumsq: float) -> float:
+    return max((sumsq - total * total / n) / (n - 1), 0.0)
+
+
+def _p_value(kind: str, w: WindowStats) -> float | None:
     """One-sided: is the current window worse than the baseline?"""
-    n1, n2 = len(current), len(baseline)
+    n1, n2 = w.n_current, w.n_baseline
     if kind == MetricKind.SUCCESS:
-        x1, x2 = sum(current), sum(baseline)
-        pooled = (x1 + x2) / (n1 + n2)
+        p1, p2 = w.sum_current / n1, w.sum_baseline / n2
+        pooled = (w.sum_current + w.sum_baseline) / (n1 + n2)
         se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         if se == 0:
-            return 1.0 if x1 / n1 >= x2 / n2 else 0.0
-        z = (x2 / n2 - x1 / n1) / se
-        return float(stats.norm.sf(z))
+            return 1.0 if p1 >= p2 else 0.0
+        return float(stats.norm.sf((p2 - p1) / se))
     if n1 < 2 or n2 < 2:
         return None
-    result = stats.ttest_ind(baseline, current, equal_var=False, alternative="greater")
+    v1 = _variance(n1, w.sum_current, w.sumsq_current)
+    v2 = _variance(n2, w.sum_baseline, w.sumsq_baseline)
+    if v1 == 0 and v2 == 0:
+        return 1.0 if w.sum_current / n1 >= w.sum_baseline / n2 else 0.0
+    result = stats.ttest_ind_from_stats(
+        mean1=w.sum_baseline / n2,
+        std1=math.sqrt(v2),
+        nobs1=n2,
+        mean2=w.sum_current / n1,
+        std2=math.sqrt(v1),
+        nobs2=n1,
+        equal_var=False,
+        alternative="greater",
+    )
     p = float(result.pvalue)
     return None if math.isnan(p) else p
 
 
-def measure(*, kind: str, values: list[float], window: int, significance: bool) -> Measurement:
-    current, baseline = values[:window], values[window:]
-    current_rate = sum(current) / len(current)
-    baseline_rate = sum(baseline) / len(baseline)
+def measure(*, kind: str, window: WindowStats, significance: bool) -> Measurement:
+    current = window.sum_current / window.n_current
+    baseline = window.sum_baseline / window.n_baseline
     return Measurement(
-        baseline=baseline_rate,
-        current=current_rate,
-        drop=_drop(baseline_rate, current_rate),
-        p_value=_p_value(kind, current, baseline) if significance else None,
+        baseline=baseline,
+        current=current,
+        drop=_drop(baseline, current),
+        p_value=_p_value(kind, window) if significance else None,
     )
 
 
@@ -319,15 +335,6 @@ def _fire(policy: RegressionPolicy, action: str, measurement: Measurement, now: 
     return "NOTIFY: checkpoint opened"
 
 
-def _lock_state(policy_id: int, skip_locked: bool) -> RegressionState | None:
-    query = RegressionState.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-    state = query.select_related("policy").filter(policy_id=policy_id).first()
-    if state is None and not skip_locked:
-        RegressionState.objects.get_or_create(policy_id=policy_id)
-        state = query.select_related("policy").get(policy_id=policy_id)
-    return state
-
-
 STATE_FIELDS = [
     "status",
     "triggered",
@@ -338,16 +345,118 @@ STATE_FIELDS = [
     "window_count",
     "baseline_count",
     "breach_streak",
-    "fired_tier",
-    "action_taken",
     "evaluated_at",
-    "triggered_at",
     "last_event_id",
-    "throttled",
 ]
 
 
-@transaction.atomic
+@dataclass
+class Assessment:
+    """What one evaluation concludes: the state's new numbers and the tier to fire, if any."""
+
+    fields: dict[str, Any]
+    measurement: Measurement | None
+    fire: tuple[float, str] | None
+
+
+def _read_window(
+    policy: RegressionPolicy, now: dt.datetime, *, with_state: bool
+) -> tuple[WindowStats, dict | None]:
+    since = now - dt.timedelta(days=policy.window_days) if policy.window_days else None
+    return kpi_window_stats(
+        tenant_id=policy.tenant_id,
+        domain=policy.domain,
+        metric=policy.metric,
+        kind=policy.kind,
+        window=policy.window_events,
+        baseline=policy.baseline_events,
+        until=now,
+        since=since,
+        state_of_policy=policy.pk if with_state else None,
+    )
+
+
+def _assess(
+    state: RegressionState, policy: RegressionPolicy, window: WindowStats, now: dt.datetime
+) -> Assessment:
+    w, b = policy.window_events, policy.baseline_events
+    # Only a window with new events counts toward consecutive breaches (a repeated run of the
+    # beat must not count twice); a time-bounded window moves with the clock, so it always does.
+    fresh = window.newest_id != state.last_event_id or bool(policy.window_days)
+    fields: dict[str, Any] = {
+        "evaluated_at": now,
+        "last_event_id": window.newest_id,
+        "window_count": window.n_current,
+        "baseline_count": window.n_baseline,
+        "triggered": state.triggered,
+    }
+    if window.n_current < w or window.n_baseline < b:
+        fields.update(baseline=None, current=None, drop=None, p_value=None, breach_streak=0)
+        fields["status"] = (
+            RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.INSUFFICIENT_DATA
+        )
+        return Assessment(fields=fields, measurement=None, fire=None)
+    m = measure(kind=policy.kind, window=window, significance=policy.significance_level is not None)
+    tier = _breached_tier(policy, m)
+    streak = 0 if tier is None else state.breach_streak + (1 if fresh else 0)
+    fire = (
+        tier
+        if (
+            policy.enabled
+            and tier is not None
+            and fresh
+            and streak >= policy.consecutive_breaches
+            and (not state.triggered or tier[0] > (state.fired_tier or -1.0))
+        )
+        else None
+    )
+    fields.update(
+        baseline=m.baseline,
+        current=m.current,
+        drop=None if math.isinf(m.drop) else m.drop,
+        p_value=m.p_value,
+        breach_streak=streak,
+        status=RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.OK,
+    )
+    return Assessment(fields=fields, measurement=m, fire=fire)
+
+
+def _apply(state: RegressionState, fields: dict[str, Any]) -> RegressionState:
+    for name, value in fields.items():
+        setattr(state, name, value)
+    return state
+
+
+def _state_from_row(row: dict[str, Any], policy: RegressionPolicy) -> RegressionState:
+    values = {}
+    for name, value in row.items():
+        field = RegressionState._meta.get_field(
+            name if name != "acknowledged_by_id" else "acknowledged_by"
+        )
+        if value is not None and field.get_internal_type() == "DateTimeField":
+            value = field.to_python(value)
+            if timezone.is_naive(value):
+                value = value.replace(tzinfo=dt.UTC)
+        elif value is not None and field.get_internal_type() == "BooleanField":
+            value = bool(value)
+        values[name] = value
+    return RegressionState(policy=policy, **values)
+
+
+@functools.cache
+def _optimistic_update_sql() -> str:
+    """UPDATE the state only if no other evaluation or acknowledgement changed it since it
+    was read (compare-and-set on the fields that decide firing)."""
+    sets = ", ".join(f'"{name}" = %s' for name in STATE_FIELDS)
+    guards = " AND ".join(
+        f'("{c}" = %s OR ("{c}" IS NULL AND %s IS NULL))' for c in ("fired_tier", "last_event_id")
+    )
+    return (
+        f'UPDATE "{RegressionState._meta.db_table}" SET {sets} '
+        f"WHERE id = %s AND triggered = %s AND breach_streak = %s AND {guards}"
+    )
+
+
 def regression_evaluate(
     *,
     policy: RegressionPolicy | int,
@@ -356,66 +465,68 @@ def regression_evaluate(
     skip_locked: bool = False,
 ) -> RegressionState | None:
     """Evaluate one policy (enabled or not: a disabled policy is measured but never fires).
-    Returns its state, or None when ``skip_locked`` and another evaluation holds it."""
+    Returns its state, or None when ``skip_locked`` and another evaluation holds it.
+
+    The common outcome (nothing fires) costs two statements: one read of the window's
+    statistics together with the state, and one compare-and-set UPDATE that succeeds only if
+    nobody changed the state in between. Otherwise, and whenever an action fires, the
+    evaluation runs again under the state row's lock, so an action fires once however many
+    evaluations race."""
     now = now or timezone.now()
-    policy_id = policy if isinstance(policy, int) else policy.pk
+    if isinstance(policy, int):
+        policy = RegressionPolicy.objects.get(pk=policy)
+    window, row = _read_window(policy, now, with_state=True)
+    if row is not None:
+        state = _state_from_row(row, policy)
+        outcome = _assess(state, policy, window, now)
+        if outcome.fire is None:
+            params = [outcome.fields[name] for name in STATE_FIELDS]
+            params += [state.pk, state.triggered, state.breach_streak]
+            params += [state.fired_tier, state.fired_tier, state.last_event_id, state.last_event_id]
+            with connection.cursor() as cursor:
+                cursor.execute(_optimistic_update_sql(), params)
+                if cursor.rowcount == 1:
+                    return _apply(state, outcome.fields)
+    return _evaluate_locked(policy.pk, now, requested_by, skip_locked)
+
+
+def _lock_state(policy_id: int, skip_locked: bool) -> RegressionState | None:
+    query = RegressionState.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+    state = query.select_related("policy").filter(policy_id=policy_id).first()
+    if state is None and not RegressionState.objects.filter(policy_id=policy_id).exists():
+        RegressionState.objects.get_or_create(policy_id=policy_id)
+        state = query.select_related("policy").filter(policy_id=policy_id).first()
+    return state
+
+
+@transaction.atomic
+def _evaluate_locked(
+    policy_id: int, now: dt.datetime, requested_by: Actor | None, skip_locked: bool
+) -> RegressionState | None:
     state = _lock_state(policy_id, skip_locked)
     if state is None:
         return None
     policy = state.policy
-    w, b = policy.window_events, policy.baseline_events
-    since = now - dt.timedelta(days=policy.window_days) if policy.window_days else None
-    newest, values = kpi_window(
-        tenant_id=policy.tenant_id,
-        domain=policy.domain,
-        metric=policy.metric,
-        kind=policy.kind,
-        limit=w + b,
-        until=now,
-        since=since,
-    )
-    fresh = newest is None or newest != state.last_event_id or since is not None
-    state.evaluated_at, state.last_event_id = now, newest
-    state.window_count = min(len(values), w)
-    state.baseline_count = max(len(values) - w, 0)
-    if len(values) < w + b:
-        state.baseline = state.current = state.drop = state.p_value = None
-        state.breach_streak = 0
-        state.status = (
-            RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.INSUFFICIENT_DATA
-        )
-        state.save(update_fields=STATE_FIELDS)
-        return state
-    m = measure(
-        kind=policy.kind,
-        values=values,
-        window=w,
-        significance=policy.significance_level is not None,
-    )
-    state.baseline, state.current, state.drop, state.p_value = (
-        m.baseline,
-        m.current,
-        None if math.isinf(m.drop) else m.drop,
-        m.p_value,
-    )
-    tier = _breached_tier(policy, m)
-    if tier is None:
-        state.breach_streak = 0
-    elif fresh:
-        state.breach_streak += 1
-    fires = (
-        policy.enabled
-        and tier is not None
-        and fresh
-        and state.breach_streak >= policy.consecutive_breaches
-        and (not state.triggered or tier[0] > (state.fired_tier or -1.0))
-    )
-    if fires:
+    window, _ = _read_window(policy, now, with_state=False)
+    outcome = _assess(state, policy, window, now)
+    _apply(state, outcome.fields)
+    update_fields = list(STATE_FIELDS)
+    if outcome.fire is not None:
+        tier, m = outcome.fire, outcome.measurement
         action_taken = _fire(policy, tier[1], m, now)
         state.triggered, state.triggered_at, state.fired_tier = True, now, tier[0]
+        state.status = RegressionStatus.TRIGGERED
         state.action_taken = action_taken
         state.throttled = state.throttled or tier[1] == RegressionAction.THROTTLE
         state.acknowledged_by, state.acknowledged_at = None, None
+        update_fields += [
+            "triggered_at",
+            "fired_tier",
+            "action_taken",
+            "throttled",
+            "acknowledged_by",
+            "acknowledged_at",
+        ]
         ledger_append(
             tenant=policy.tenant_id,
             kind="tripwire.triggered",
@@ -448,20 +559,16 @@ def regression_evaluate(
             actor=Actor.system("tripwire"),
             now=now,
         )
-    state.status = RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.OK
-    state.save(update_fields=[*STATE_FIELDS, "acknowledged_by", "acknowledged_at"])
+    state.save(update_fields=update_fields)
     return state
 
 
 def regression_evaluate_enabled(*, now: dt.datetime | None = None) -> int:
     """The beat's pass over every enabled policy; a policy being evaluated elsewhere is
     skipped. Returns how many were evaluated."""
-    ids = list(
-        RegressionPolicy.objects.filter(enabled=True).order_by("pk").values_list("pk", flat=True)
-    )
     done = 0
-    for policy_id in ids:
-        if regression_evaluate(policy=policy_id, now=now, skip_locked=True) is not None:
+    for policy in RegressionPolicy.objects.filter(enabled=True).order_by("pk"):
+        if regression_evaluate(policy=policy, now=now, skip_locked=True) is not None:
             done += 1
     return done
 
