@@ -1,35 +1,48 @@
 # govloop: `make run` for the embedded demo, `make test` for the whole suite.
+# Needs only Python >= 3.11 and make: the first target creates .venv and installs into it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEPS := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP_RUN := $(VENV)/.installed-run-$(DEPS)
+STAMP_DEV := $(VENV)/.installed-dev-$(DEPS)
 
-.PHONY: install run test lint format benchmark clean
+.PHONY: install install-dev run test lint format benchmark clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# `make run` installs the runtime only; `make test` adds the dev tools (pytest, ruff, ...).
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@rm -f $(VENV)/.installed-run-*
+	@touch $(STAMP_RUN)
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
-	@touch $(STAMP)
+	@touch $(STAMP_DEV) $(STAMP_RUN)
 
-install: $(STAMP)
+install: $(STAMP_RUN)
+
+install-dev: $(STAMP_DEV)
 
 run: install
-	$(BIN)/python scripts/run.py
+	DEBUG=1 $(BIN)/python scripts/run.py
 
-test: install
+test: install-dev
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python -m pytest $(ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-benchmark: install
+benchmark: install-dev
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python scripts/benchmark.py $(ARGS)
 
 clean:

@@ -13,12 +13,19 @@ from governance.services.ledger import Actor, ledger_append
 
 @transaction.atomic
 def api_token_create(
-    *, tenant: Tenant, name: str, actor: Actor, user=None, now: dt.datetime | None = None
+    *,
+    tenant: Tenant,
+    name: str,
+    actor: Actor,
+    user=None,
+    raw: str | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token; the raw value is returned once and only its hash is stored."""
+    """Create a token; the raw value is returned once and only its hash is stored. ``raw`` is
+    for the demo only, whose token must be printable again on every run."""
     if ApiToken.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationFailed({"name": [f"tenant {tenant.slug} already has a token {name!r}"]})
-    raw = generate_raw_token()
+    raw = raw or generate_raw_token()
     token = ApiToken.objects.create(
         tenant=tenant,
         name=name,

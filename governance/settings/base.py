@@ -167,3 +167,7 @@ LOGGING = {
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+if not REDIS_URL:
+    # The filesystem broker does not create its folders; every process (web, worker) does.
+    for _folder in ("queue", "processed"):
+        (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
