@@ -1,6 +1,7 @@
 """The scorer: a pure function of a ``scoring`` payload (governance.schemas.SCORING_SCHEMA)
-and features. One vectorised implementation serves both the runtime endpoint (one row) and
-replays (many rows), so a single decision and a replay of it can never disagree.
+and features. ``score_matrix`` / ``score_many`` score many rows at once (replays);
+``score`` is their one-row twin in plain floats (the runtime endpoint's path, without the
+array set-up), held to identical results by the property tests.
 
     raw        = bias + sum(weight[f] * feature[f])      features in sorted name order
     score      = clip(raw, 0, 1)
@@ -14,6 +15,8 @@ replays (many rows), so a single decision and a replay of it can never disagree.
 
 from __future__ import annotations
 
+import bisect
+import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -178,5 +181,40 @@ def score_many(payload: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) ->
     return score_matrix(payload, FeatureMatrix.from_rows(rows, features_used(payload)))
 
 
+def _present(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
 def score(payload: Mapping[str, Any], features: Mapping[str, Any]) -> ScoreResult:
-    return score_many(payload, [features]).result(0)
+    """One case, in plain floats: the runtime endpoint's path. It performs the same IEEE
+    operations in the same order as ``score_matrix`` (bias, then weights in sorted feature
+    order; bisect_right == searchsorted(side="right")), so both give identical results; the
+    property tests hold them to it."""
+    raw = float(payload.get("bias", 0.0))
+    for name in sorted(payload["weights"]):
+        value = _present(features.get(name))
+        raw = raw + float(payload["weights"][name]) * (0.0 if value is None else value)
+    value = min(max(raw, 0.0), 1.0)
+    thresholds = [float(t) for t in payload["thresholds"]]
+    band = payload["bands"][bisect.bisect_right(thresholds, value)]
+    distance = min(abs(value - t) for t in thresholds)
+    margin = float(payload.get("confidence_margin", DEFAULT_CONFIDENCE_MARGIN))
+    confidence = min(1.0, distance / margin)
+    flags = []
+    for rule in payload.get("flag_rules", []):
+        present = _present(features.get(rule["feature"]))
+        if present is not None and _OPERATORS[rule["operator"]](present, float(rule["value"])):
+            flags.append(rule["name"])
+    escalate_on = payload.get("escalate_on", [])
+    abstain = confidence < float(payload.get("min_confidence", 0.0))
+    return ScoreResult(
+        score=value,
+        band=band,
+        confidence=confidence,
+        flags=tuple(flags),
+        escalate=any(name in escalate_on for name in flags),
+        decision=ABSTAIN if abstain else band,
+    )

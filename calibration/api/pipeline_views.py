@@ -14,6 +14,7 @@ from calibration.api.pipeline_serializers import (
     OutcomeSerializer,
     ScoreRequestSerializer,
     ScoreResponseSerializer,
+    parse_score_request,
 )
 from calibration.services import pipeline as services
 from governance.api.tenancy import request_tenant
@@ -31,11 +32,8 @@ class ScoreView(APIView):
 
     @extend_schema(request=ScoreRequestSerializer, responses={200: ScoreResponseSerializer})
     def post(self, request):
-        data = ScoreRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = selectors.runtime_score(
-            tenant_id=request_tenant(request).pk, features=data.validated_data["features"]
-        )
+        features = parse_score_request(request.data)
+        result = selectors.runtime_score(tenant_id=request_tenant(request).pk, features=features)
         return Response(result)
 
 

@@ -71,6 +71,11 @@ def test_the_score_endpoint_is_404_without_an_active_version(api):
         pytest.param({"features": {"x": "high"}}, id="non-numeric"),
         pytest.param({"features": {"x": 0.5}, "user_id": 7}, id="unknown-field"),
         pytest.param({}, id="no-features"),
+        pytest.param({"features": {"x": True}}, id="boolean"),
+        pytest.param({"features": {"x": None}}, id="null"),
+        pytest.param({"features": [0.5]}, id="not-an-object"),
+        pytest.param({"features": {"x" * 65: 0.5}}, id="long-name"),
+        pytest.param([{"features": {"x": 0.5}}], id="a-list"),
     ],
 )
 @pytest.mark.django_db
