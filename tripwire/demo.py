@@ -27,7 +27,9 @@ def demo_kpi_events(now: dt.datetime) -> list[dict]:
     events = []
     for i in range(BASELINE_EVENTS + WINDOW_EVENTS):
         in_window = i >= BASELINE_EVENTS
-        success = (i - BASELINE_EVENTS) % 25 >= 6 if in_window else i % 10 != 0
+        # 6 failures in every 25 recent events, spread out: a 76% success rate.
+        position = (i - BASELINE_EVENTS) % 25
+        success = not (position % 4 == 0 and position <= 20) if in_window else i % 10 != 0
         events.append(
             {
                 "domain": DOMAIN,

@@ -73,8 +73,8 @@ def kpi_page(request, pk: int):
             facts.rows.insert(
                 0,
                 Row(
-                    "acknowledge (re-arms the tripwire)",
-                    "acknowledge →",
+                    "Acknowledge the tripwire",
+                    "re-arms it",
                     admin_url(RegressionPolicy, "acknowledge", policy.pk),
                     "danger",
                 ),
