@@ -138,10 +138,15 @@ class CaseSet:
 
 @dataclass(frozen=True)
 class Expectations:
+    """A case set's expectations as arrays aligned with one payload's bands and flags,
+    arranged so that classifying a replay is a handful of vector operations."""
+
     band_index: np.ndarray  # expected band position; -1 expects ABSTAIN; -2 names no band
-    required_flags: np.ndarray  # (n, rules) flags that must fire
-    impossible: np.ndarray  # expects a flag no rule produces
-    escalate: np.ndarray  # -1 unconstrained, 0 must not escalate, 1 must escalate
+    expects_abstain: np.ndarray
+    flag_columns: tuple[tuple[int, np.ndarray], ...]  # (rule j, "flag j not required") pairs
+    possible: np.ndarray  # False when a case expects a flag no rule produces
+    escalate_free: np.ndarray | None  # None when no case constrains escalation
+    escalate_wanted: np.ndarray | None
 
     @classmethod
     def build(cls, cases: CaseSet, bands: Sequence[str], flag_names: Sequence[str]) -> Expectations:
@@ -153,36 +158,47 @@ class Expectations:
         )
         flag_pos = {name: j for j, name in enumerate(flag_names)}
         required = np.zeros((n, len(flag_names)), dtype=bool)
-        impossible = np.zeros(n, dtype=bool)
+        possible = np.ones(n, dtype=bool)
         for i, flags in enumerate(cases.expected_flags):
             for flag in flags:
                 j = flag_pos.get(flag)
                 if j is None:
-                    impossible[i] = True
+                    possible[i] = False
                 else:
                     required[i, j] = True
+        flag_columns = tuple(
+            (j, np.ascontiguousarray(~required[:, j]))
+            for j in range(len(flag_names))
+            if required[:, j].any()
+        )
         escalate = np.array(
             [-1 if e is None else int(bool(e)) for e in cases.expected_escalate], dtype=np.int8
         )
-        return cls(band_index, required, impossible, escalate)
+        constrained = bool((escalate >= 0).any())
+        return cls(
+            band_index=band_index,
+            expects_abstain=band_index == -1,
+            flag_columns=flag_columns,
+            possible=possible,
+            escalate_free=(escalate < 0) if constrained else None,
+            escalate_wanted=(escalate == 1) if constrained else None,
+        )
 
 
 def classify(batch: BatchScores, expected: Expectations) -> np.ndarray:
     """Status codes per case: HIT when the decision, the expected flags and the expected
     escalation all hold; ABSTAIN when the scorer abstained on a case that expected a band;
     MISS otherwise."""
-    if expected.required_flags.shape[1]:
-        flags_ok = ~(expected.required_flags & ~batch.flag_matrix).any(axis=1)
-    else:
-        flags_ok = np.ones(len(batch), dtype=bool)
-    flags_ok &= ~expected.impossible
-    escalate_ok = (expected.escalate < 0) | (batch.escalate == (expected.escalate == 1))
-    decision_ok = np.where(
-        batch.abstain, expected.band_index == -1, batch.band_index == expected.band_index
-    )
-    hit = decision_ok & flags_ok & escalate_ok
-    abstained = batch.abstain & (expected.band_index != -1)
-    return np.where(hit, HIT_CODE, np.where(abstained, ABSTAIN_CODE, MISS_CODE)).astype(np.int8)
+    ok = np.where(batch.abstain, expected.expects_abstain, batch.band_index == expected.band_index)
+    ok &= expected.possible
+    for j, not_required in expected.flag_columns:
+        ok &= batch.flag_matrix[:, j] | not_required
+    if expected.escalate_free is not None:
+        ok &= expected.escalate_free | (batch.escalate == expected.escalate_wanted)
+    codes = np.full(ok.shape[0], MISS_CODE, dtype=np.int8)
+    codes[batch.abstain & ~expected.expects_abstain] = ABSTAIN_CODE
+    codes[ok] = HIT_CODE
+    return codes
 
 
 def payload_feature_names(*payloads: Mapping[str, Any]) -> tuple[str, ...]:
@@ -917,19 +933,16 @@ def sandbox_replay(
     score_delta = prop_batch.scores - base_batch.scores
     changed = (base_status != prop_status) | (np.abs(score_delta) > 1e-12)
     shown = np.flatnonzero(changed | cases.protected)
-    case_details = [
-        {
-            "case_id": cases.case_ids[i],
-            "protected": bool(cases.protected[i]),
-            "baseline_status": STATUS_NAMES[base_status[i]],
-            "proposal_status": STATUS_NAMES[prop_status[i]],
-            "baseline_score": r6(base_batch.scores[i]),
-            "proposal_score": r6(prop_batch.scores[i]),
-            "improved": bool(fixed[i]),
-            "regressed": bool(regressed[i]),
-        }
-        for i in shown.tolist()
-    ]
+    case_details = _case_details(
+        cases,
+        shown,
+        base_status,
+        prop_status,
+        base_batch.scores,
+        prop_batch.scores,
+        fixed,
+        regressed,
+    )
     stabilization = {
         "runs": runs,
         "required_runs": required_runs,
@@ -997,6 +1010,43 @@ def sandbox_replay(
         measurements["memory_kb"]["proposal_peak"] - measurements["memory_kb"]["baseline_peak"], 1
     )
     return report, measurements
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    # + 0.0 folds -0.0 into 0.0, as r6 does for scalars.
+    return (np.round(values.astype(np.float64), 6) + 0.0).tolist()
+
+
+def _case_details(
+    cases, shown, base_status, prop_status, base_scores, prop_scores, fixed, regressed
+):
+    """Per-case rows for the cases whose status or score changed and every protected case,
+    built column-wise (thousands of rows at 10,000 cases)."""
+    ids = cases.case_ids
+    columns = zip(
+        shown.tolist(),
+        cases.protected[shown].tolist(),
+        base_status[shown].tolist(),
+        prop_status[shown].tolist(),
+        _rounded(base_scores[shown]),
+        _rounded(prop_scores[shown]),
+        fixed[shown].tolist(),
+        regressed[shown].tolist(),
+        strict=True,
+    )
+    return [
+        {
+            "case_id": ids[i],
+            "protected": protected,
+            "baseline_status": STATUS_NAMES[b],
+            "proposal_status": STATUS_NAMES[p],
+            "baseline_score": bs,
+            "proposal_score": ps,
+            "improved": improved,
+            "regressed": worse,
+        }
+        for i, protected, b, p, bs, ps, improved, worse in columns
+    ]
 
 
 def gate_evaluate(
