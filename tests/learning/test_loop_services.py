@@ -1,0 +1,162 @@
+"""Service rules of the loop beyond the seed's example: which failures are analysed, the
+strict re-check at promotion, a stale base version, and concurrent sandboxing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+
+from governance.errors import TransitionConflict, ValidationFailed
+from governance.models import ConfigVersion, VersionState
+from governance.services.ledger import Actor
+from learning.models import BacktestCase, FailureAnalysis, LoopProposal, ProposalState, SandboxRun
+from learning.services import loop as services
+from tests.factories.loop import (
+    BacktestCaseFactory,
+    activate_version,
+    term_emergence_cases,
+    term_payload,
+)
+
+NOW = dt.datetime(2025, 12, 26, 13, 0, tzinfo=dt.UTC)
+ACTOR = Actor.system("learning_loop")
+
+
+def _eligible_proposal(tenant) -> LoopProposal:
+    services.learning_loop_run(tenant=tenant, actor=ACTOR, now=NOW)
+    return LoopProposal.objects.get(tenant=tenant, state=ProposalState.ELIGIBLE)
+
+
+@pytest.mark.django_db
+def test_only_misses_and_abstains_at_the_minimum_confidence_are_analysed(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(min_confidence=0.9), reviewer=reviewer)
+    # 0.47 is 0.07 from a threshold: confidence 0.7 (HIGH) < 0.9 -> a high-confidence ABSTAIN;
+    # 0.42 is 0.02 away: confidence 0.2 (LOW) -> a low-confidence ABSTAIN.
+    BacktestCaseFactory(
+        tenant=tenant,
+        case_id="high_abstain",
+        features={"risk_signal": 0.47, "velocity": 0.47},
+        expected_decision="MEDIUM",
+    )
+    BacktestCaseFactory(
+        tenant=tenant,
+        case_id="low_abstain",
+        features={"risk_signal": 0.42, "velocity": 0.42},
+        expected_decision="MEDIUM",
+    )
+    run = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    assert run.abstain_count == 2
+
+    analysed = services.failures_analyze(run=run, actor=ACTOR, now=NOW)
+    assert [f.case.case_id for f in analysed] == ["high_abstain"]
+    assert analysed[0].hypothesis == "min_confidence_too_strict"
+
+    more = services.failures_analyze(run=run, actor=ACTOR, min_confidence="LOW", now=NOW)
+    assert [f.case.case_id for f in more] == ["low_abstain"]
+    assert services.failures_analyze(run=run, actor=ACTOR, min_confidence="LOW", now=NOW) == []
+
+
+@pytest.mark.django_db
+def test_strict_promotion_refuses_when_the_cases_changed_since_the_sandbox(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    proposal = _eligible_proposal(tenant)
+    case = BacktestCase.objects.get(tenant=tenant, case_id="case_term_emergence_002")
+    services.backtest_case_update(
+        case=case,
+        data={"features": {"risk_signal": 0.1, "velocity": 0.1, "term_seen": 3}},
+        actor=ACTOR,
+    )
+
+    with pytest.raises(ValidationFailed) as refused:
+        services.proposal_promote(proposal=proposal, actor=ACTOR, now=NOW)
+
+    assert any("changed since the sandbox" in line for line in refused.value.errors["strict"])
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.ELIGIBLE
+    assert not ConfigVersion.objects.filter(source="learning_loop").exists()
+
+
+@pytest.mark.django_db
+def test_promotion_refuses_a_proposal_whose_base_is_no_longer_active(tenant, reviewer, author):
+    base = activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    proposal = _eligible_proposal(tenant)
+    activate_version(
+        tenant=tenant, payload=term_payload(bias=0.01), reviewer=reviewer, version="2.0.0"
+    )
+
+    with pytest.raises(ValidationFailed) as refused:
+        services.proposal_promote(proposal=proposal, actor=ACTOR, now=NOW)
+
+    assert "base_version" in refused.value.errors
+    base.refresh_from_db()
+    assert base.state == VersionState.SUPERSEDED
+
+
+@pytest.mark.django_db
+def test_a_second_promotion_from_the_same_base_takes_the_next_free_version(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    BacktestCaseFactory(
+        tenant=tenant,
+        case_id="case_term_emergence_007",
+        features={"risk_signal": 0.9, "velocity": 0.9, "term_seen": 1},
+        expected_decision="HIGH",
+        expected_flags=["term_emergence"],
+    )
+    summary = services.learning_loop_run(tenant=tenant, actor=ACTOR, auto_promote=True, now=NOW)
+
+    assert sorted(summary.promoted.values()) == ["1.1.0", "1.2.0"]
+    assert set(
+        ConfigVersion.objects.filter(source="learning_loop").values_list("state", flat=True)
+    ) == {VersionState.PENDING_APPROVAL}
+    assert ConfigVersion.objects.get(tenant=tenant, state=VersionState.ACTIVE).version == "1.0.0"
+
+
+@pytest.mark.django_db
+def test_sandboxing_a_promoted_proposal_is_a_conflict(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    proposal = _eligible_proposal(tenant)
+    services.proposal_promote(proposal=proposal, actor=ACTOR, now=NOW)
+    with pytest.raises(TransitionConflict) as refused:
+        services.proposal_sandbox(proposal=proposal, actor=ACTOR, now=NOW)
+    assert refused.value.current_state == ProposalState.PROMOTED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_sandbox_runs_of_one_proposal_produce_one_report(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    run = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    failures = services.failures_analyze(run=run, actor=ACTOR, now=NOW)
+    (proposal,), _ = services.proposals_generate(failures=failures, actor=ACTOR, now=NOW)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def attempt():
+        try:
+            barrier.wait()
+            services.proposal_sandbox(
+                proposal=LoopProposal.objects.get(pk=proposal.pk), actor=ACTOR
+            )
+            outcomes.append("ok")
+        except TransitionConflict:
+            outcomes.append("conflict")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["conflict", "ok"]
+    assert SandboxRun.objects.filter(proposal=proposal).count() == 1
+    assert FailureAnalysis.objects.filter(tenant=tenant).count() == 2
