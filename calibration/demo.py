@@ -38,7 +38,8 @@ WINDOW_DAYS = 7
 
 def _a_reviewer(tenant: Tenant):
     users = get_user_model().objects.filter(memberships__tenant=tenant, is_active=True)
-    return next((u for u in users.order_by("username") if u.has_perm("governance.review")), None)
+    ordered = users.order_by("is_superuser", "username")  # a reviewer before an administrator
+    return next((u for u in ordered if u.has_perm("governance.review")), None)
 
 
 def ensure_active_scoring(*, tenant: Tenant, now: dt.datetime):
