@@ -173,40 +173,101 @@ def validate_rows(
         raise ValidationFailed({key: ["must not be empty"]})
     if len(items) > max_rows:
         raise ValidationFailed({key: [f"at most {max_rows} items per batch"]})
-    checkers = [(name, field, _compile(field)) for name, field in spec.items()]
-    allowed = frozenset(spec)
     errors: dict[str, dict[str, list[str]]] = {}
     cleaned: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        if type(item) is not dict:
-            errors[str(index)] = {"non_field_errors": ["must be an object"]}
-            continue
-        row: dict[str, Any] = {}
-        row_errors: dict[str, list[str]] = {}
-        if not allowed.issuperset(item):
-            for name in sorted(set(item) - allowed):
-                row_errors[name] = ["unknown field"]
-        for name, field, checker in checkers:
-            value = item.get(name, _MISSING)
-            if value is _MISSING or value is None:
-                if field.required:
-                    row_errors[name] = ["this field is required"]
-                row[name] = field.default
-                continue
-            clean, error = checker(value)
-            if error is not None:
-                row_errors[name] = [error]
-            else:
-                row[name] = clean
-        if not row_errors and check is not None:
-            row_errors = dict(check(row))
-        if row_errors:
-            errors[str(index)] = row_errors
-        else:
-            cleaned.append(row)
+    _validator_for(spec)(items, check, errors, cleaned)
     if errors:
         raise ValidationFailed({key: errors})
     return cleaned
+
+
+_VALIDATORS: dict[int, tuple[Mapping[str, Field], Callable[..., None]]] = {}
+
+
+def _validator_for(spec: Mapping[str, Field]) -> Callable[..., None]:
+    cached = _VALIDATORS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        cached = (spec, _generate_validator(spec))
+        _VALIDATORS[id(spec)] = cached
+    return cached[1]
+
+
+def _fast_test(field: Field, i: int) -> str | None:
+    """An inline expression accepting the common valid value of field ``i`` (``v``); a value
+    it does not accept goes to the field's full checker, which also words the error."""
+    bounds = ""
+    if field.min is not None:
+        bounds += f" and v >= MIN{i}"
+    if field.max is not None:
+        bounds += f" and v <= MAX{i}"
+    choices = f" and v in CHOICES{i}" if field.choices is not None else ""
+    if field.type == "str":
+        length = f" and len(v) <= {field.max_length}" if field.max_length is not None else ""
+        return f"type(v) is str and v{length}{choices}"
+    if field.type == "bool":
+        return "type(v) is bool"
+    if field.type == "int":
+        return f"type(v) is int{bounds}{choices}"
+    if field.type == "float":
+        return f"type(v) is float and isfinite(v){bounds}{choices}"
+    return None
+
+
+def _generate_validator(spec: Mapping[str, Field]) -> Callable[..., None]:
+    """Compile the spec into one loop with the field checks inlined: a generic per-field
+    function call per value costs more than the checks themselves at 10,000 rows."""
+    names = list(spec)
+    namespace: dict[str, Any] = {
+        "ALLOWED": frozenset(names),
+        "isfinite": math.isfinite,
+        "sorted": sorted,
+    }
+    lines = [
+        "def validate(items, check, errors, cleaned):",
+        "    for index, item in enumerate(items):",
+        "        if type(item) is not dict:",
+        "            errors[str(index)] = {'non_field_errors': ['must be an object']}",
+        "            continue",
+        "        row_errors = None",
+        "        if not ALLOWED.issuperset(item):",
+        "            row_errors = {n: ['unknown field'] for n in sorted(set(item) - ALLOWED)}",
+    ]
+    for i, (name, field) in enumerate(spec.items()):
+        namespace[f"CHECK{i}"] = _compile(field)
+        namespace[f"DEFAULT{i}"] = field.default
+        namespace[f"MIN{i}"], namespace[f"MAX{i}"] = field.min, field.max
+        namespace[f"CHOICES{i}"] = frozenset(field.choices) if field.choices is not None else None
+        missing = (
+            f"            row_errors = row_errors or {{}}\n"
+            f"            row_errors[{name!r}] = ['this field is required']\n"
+            if field.required
+            else ""
+        )
+        fast = _fast_test(field, i)
+        lines.append(f"        v = item.get({name!r})")
+        lines.append("        if v is None:")
+        lines.append(f"{missing}            f{i} = DEFAULT{i}")
+        if fast is not None:
+            lines.append(f"        elif {fast}:")
+            lines.append(f"            f{i} = v")
+        lines.append("        else:")
+        lines.append(f"            f{i}, error = CHECK{i}(v)")
+        lines.append("            if error is not None:")
+        lines.append("                row_errors = row_errors or {}")
+        lines.append(f"                row_errors[{name!r}] = [error]")
+    fields = ", ".join(f"{name!r}: f{i}" for i, name in enumerate(names))
+    lines += [
+        f"        row = {{{fields}}}",
+        "        if row_errors is None and check is not None:",
+        "            row_errors = check(row) or None",
+        "        if row_errors:",
+        "            errors[str(index)] = dict(row_errors)",
+        "        else:",
+        "            cleaned.append(row)",
+    ]
+    # The code is built from the spec (a module constant), never from request input.
+    exec("\n".join(lines), namespace)
+    return namespace["validate"]
 
 
 def _columns(model: type[models.Model], names: Iterable[str]) -> list[str]:
