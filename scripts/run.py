@@ -42,9 +42,17 @@ def stop(children: list[subprocess.Popen]) -> None:
 
 
 def main() -> int:
+    # Ctrl-C must work even when a non-interactive shell started us with SIGINT ignored;
+    # the handlers set here also reset the children's SIGINT to its default on exec.
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
     step("migrate", "--noinput", "-v", "1")
-    static_root = ROOT / "staticfiles"
-    if not static_root.exists():
+    if os.environ.get("DEBUG") not in ("1", "true", "yes", "on"):
+        # runserver serves static files itself under DEBUG; without it WhiteNoise needs them.
         step("collectstatic", "--noinput", "-v", "0")
     step("demo")  # the settings create the filesystem broker's folders
 
@@ -69,10 +77,6 @@ def main() -> int:
         ),
     ]
 
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
     print(
         f"\ngovloop is running: http://localhost:{PORT}/admin/  (API docs: "
         f"http://localhost:{PORT}/api/docs/)\n"

@@ -124,6 +124,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several apps have a field called "kind" or "outcome": name each choice set explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "FindingKindEnum": "calibration.models.pipeline.FindingKind",
+        "ProposalKindEnum": "learning.models.loop.ProposalKind",
+        "TimelineKindEnum": "learning.models.proofs.TimelineKind",
+        "MetricKindEnum": "tripwire.models.regression.MetricKind",
+        "PreventionOutcomeEnum": "learning.models.proofs.PreventionOutcome",
+        "ReservationOutcomeEnum": "governance.models.levers.ReservationOutcome",
+    },
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no service.

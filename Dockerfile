@@ -1,0 +1,31 @@
+# The production image: gunicorn serving governance.wsgi; the same image runs the Celery
+# worker and beat (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=governance.settings.production \
+    GOVLOOP_VAR_DIR=/var/lib/govloop
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY governance ./governance
+COPY calibration ./calibration
+COPY learning ./learning
+COPY tripwire ./tripwire
+COPY templates ./templates
+COPY manage.py ./
+RUN pip install . \
+    && useradd --system --home-dir /app --shell /usr/sbin/nologin govloop \
+    && mkdir -p /var/lib/govloop \
+    && chown govloop /var/lib/govloop \
+    # collectstatic needs settings, not secrets: throwaway values for the build step only.
+    && SECRET_KEY=build-only LEDGER_SIGNING_KEY=build-only-ledger \
+       python manage.py collectstatic --noinput -v 0 \
+    && chown -R govloop /app/staticfiles
+
+USER govloop
+EXPOSE 8000
+CMD ["gunicorn", "governance.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
