@@ -546,12 +546,14 @@ def proposals_generate(
     ]
     created, unresolvable, files = [], [], []
     case_sets: dict[int, engine.CaseSet] = {}
+    replays: dict[int, dict] = {}
     for failure in todo:
         version = failure.run.config_version
         if version.pk not in case_sets:
             case_sets[version.pk], _ = load_case_set(
                 tenant=failure.tenant_id, payloads=[version.payload]
             )
+            replays[version.pk] = {}
         cases = case_sets[version.pk]
         record = {name: getattr(failure.case, name) for name in CASE_FIELDS}
         if record["case_id"] not in cases.index:
@@ -565,6 +567,7 @@ def proposals_generate(
             cases=cases,
             declared_threshold=declared_threshold,
             runs=runs,
+            cache=replays[version.pk],
         )
         if document is None:
             unresolvable.append(failure.failure_id)
@@ -986,6 +989,7 @@ def learning_loop_run(
     runs: int = engine.DEFAULT_RUNS,
     declared_threshold: float = engine.DEFAULT_DECLARED_THRESHOLD,
     auto_promote: bool = False,
+    max_proposals: int | None = 200,
     output_dir: str | Path | None = None,
     progress: Progress = _quiet,
     now: dt.datetime | None = None,
@@ -1017,12 +1021,21 @@ def learning_loop_run(
         run=run, actor=actor, min_confidence=min_confidence, output_dir=output_dir, now=now
     )
     open_failures = list(
-        FailureAnalysis.objects.filter(run=run, state=FailureState.OPEN).order_by("failure_id")
+        FailureAnalysis.objects.filter(run=run, state=FailureState.OPEN)
+        .select_related("proposal")
+        .order_by("failure_id")
     )
     summary.failures = [f.failure_id for f in open_failures]
     progress(f"[2/5] failure analyses: {len(open_failures)} open")
+    without_proposal = [f for f in open_failures if not hasattr(f, "proposal")]
+    if max_proposals is not None and len(without_proposal) > max_proposals:
+        progress(
+            f"[3/5] {len(without_proposal)} failures without a proposal: the first "
+            f"{max_proposals} now, the rest on the next run"
+        )
+        without_proposal = without_proposal[:max_proposals]
     created, unresolvable = proposals_generate(
-        failures=open_failures,
+        failures=without_proposal,
         actor=actor,
         declared_threshold=declared_threshold,
         runs=runs,

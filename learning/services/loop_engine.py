@@ -790,19 +790,29 @@ def generate_proposal(
     cases: CaseSet,
     declared_threshold: float = DEFAULT_DECLARED_THRESHOLD,
     runs: int = DEFAULT_RUNS,
+    cache: dict | None = None,
 ) -> dict[str, Any] | None:
     """Exactly one proposal for a failure, or None when no bounded change turns the case into
     a HIT. Each candidate is replayed over all the tenant's cases; the one with the highest
     expected improvement (net cases fixed) wins, ties broken by fewer regressions, fewer
-    protected regressions, then kind (threshold, flag rule, weight), path and value."""
-    baseline, base_status = replay(payload, cases)
+    protected regressions, then kind (threshold, flag rule, weight), path and value.
+
+    ``cache`` (one dict per payload and case set) keeps replays across failures: many
+    failures of one run share a candidate (the same rule value), which is replayed once."""
+    cache = {} if cache is None else cache
+    if "baseline" not in cache:
+        cache["baseline"] = replay(payload, cases)
+    baseline, base_status = cache["baseline"]
     target = cases.index[case["case_id"]]
     scored = []
     for candidate in candidates_for(payload, case):
         proposed = apply_change(payload, candidate.path, candidate.new)
         if validate_payload("scoring", proposed):
             continue
-        batch, status = replay(proposed, cases)
+        key = (candidate.path, candidate.new)
+        if key not in cache:
+            cache[key] = replay(proposed, cases)
+        batch, status = cache[key]
         if status[target] != HIT_CODE:
             continue
         fixed = (base_status != HIT_CODE) & (status == HIT_CODE)
