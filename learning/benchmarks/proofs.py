@@ -74,7 +74,7 @@ JOIN (
         (row_number() OVER (ORDER BY id)) - 1 AS k,
         count(*) OVER () AS total
     FROM learning_learnedpolicy WHERE tenant_id = %(tenant)s
-) AS p ON p.k = (n * 7919) %% p.total
+) AS p ON p.k = (n::bigint * 7919) %% p.total
 """
 BASELINE_GRADUATION_SQL = [
     """SELECT count(*) FILTER (WHERE outcome = 'PREVENTED'),
@@ -138,8 +138,9 @@ def _decay_ours(n: int) -> tuple[float, int]:
             start = time.perf_counter()
             decayed = regret_decay_all(now=now)
             seconds = time.perf_counter() - start
-        if decayed != n:
-            raise RuntimeError(f"decayed {decayed} of {n} policies")
+        done = LearnedPolicy.objects.filter(tenant=tenant, last_decayed_at=now).count()
+        if done != n or decayed < n:
+            raise RuntimeError(f"decayed {done} of {n} policies")
         for pk, score in LearnedPolicy.objects.filter(pk__in=expected).values_list(
             "pk", "regret_score"
         ):
@@ -202,6 +203,15 @@ def regret_decay(*, scale: float = 1.0) -> list[Figure]:
 
 def _seed_graduation(n_records: int, n_policies: int, now: dt.datetime) -> Tenant:
     tenant = _tenant("graduation")
+    try:
+        _seed_graduation_rows(tenant, n_records, n_policies, now)
+    except BaseException:
+        _drop(tenant)
+        raise
+    return tenant
+
+
+def _seed_graduation_rows(tenant: Tenant, n_records: int, n_policies: int, now: dt.datetime):
     _seed_policies(tenant, n_policies, now, rate=0.1)
     with connection.cursor() as cursor:
         cursor.execute(SEED_PREVENTIONS, {"tenant": tenant.pk, "n": n_records, "now": now})
@@ -221,7 +231,6 @@ def _seed_graduation(n_records: int, n_policies: int, now: dt.datetime) -> Tenan
     with connection.cursor() as cursor:
         for table in ("preventionrecord", "learnedpolicy", "regretevent", "consoleproof"):
             cursor.execute(f"VACUUM ANALYZE learning_{table}")
-    return tenant
 
 
 def _baseline_graduation(tenant_id: int) -> list:

@@ -5,6 +5,7 @@ Where the seed's methods live:
     PreventionRecord.create_prevention, PreventionTracker.record_prevention  -> prevention_record
     PreventionTracker.record_failure            -> prevention_record(outcome=RECURRED)
     GlobalRegretTracker.record_regret, PolicyRegretTracker.add_regret -> regret_record
+    GlobalRegretTracker.get_or_create_tracker   -> the LearnedPolicy row (its regret columns)
     PolicyRegretTracker._trigger_demotion       -> _policy_trigger_demotion (same transaction)
     PolicyRegretTracker.decay_regret            -> regret_decay_all (one set-based UPDATE)
     PreventionTimeline.add_incident_created / add_policy_born / add_prevention / add_regret /

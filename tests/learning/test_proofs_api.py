@@ -250,3 +250,20 @@ def test_regret_for_an_unknown_policy_stores_nothing(api):
     )
     assert response.status_code == 400 and response.json() == {"policy": ["no such policy"]}
     assert not RegretEvent.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(f"{BASE}/policies/99999999999999999999/", id="huge-policy-id"),
+        pytest.param(f"{BASE}/incidents/99999999999999999999/timeline/", id="huge-incident-id"),
+        pytest.param(f"{BASE}/incidents/?severity=99999999999999999999", id="huge-filter"),
+        pytest.param(f"{BASE}/preventions/?policy=abc", id="bad-filter"),
+        pytest.param(f"{BASE}/regret-events/?regret_type=nope", id="bad-choice"),
+        pytest.param(f"{BASE}/policies/?state=LIMBO", id="bad-state"),
+    ],
+)
+def test_odd_ids_and_filters_are_never_a_server_error(api, url):
+    response = api.get(url)
+    assert response.status_code in (200, 400, 404)
