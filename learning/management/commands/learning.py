@@ -94,6 +94,12 @@ class Command(BaseCommand):
         loop.add_argument("--min-confidence", choices=["LOW", "MED", "HIGH"], default="HIGH")
         loop.add_argument("--declared-threshold", type=float, default=DEFAULT_DECLARED_THRESHOLD)
         loop.add_argument(
+            "--max-proposals",
+            type=int,
+            default=200,
+            help="proposals generated per invocation (the rest on the next one)",
+        )
+        loop.add_argument(
             "--reuse-run",
             action="store_true",
             help="use the latest run of the ACTIVE version instead of a new one",
@@ -230,6 +236,7 @@ class Command(BaseCommand):
         min_confidence,
         declared_threshold,
         reuse_run,
+        max_proposals,
         **options,
     ):
         summary = services.learning_loop_run(
@@ -240,6 +247,7 @@ class Command(BaseCommand):
             runs=runs,
             declared_threshold=declared_threshold,
             auto_promote=auto_promote,
+            max_proposals=max_proposals,
             output_dir=options.get("output_dir"),
             progress=self.say,
         )
