@@ -7,7 +7,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance.api.serializers_base import StrictSerializer
-from learning.models import EventType, LearningEvent
+from learning.models import EventType
 
 EVENT_TYPE_CHOICES = [*EventType.values, *(value.upper() for value in EventType.values)]
 
@@ -35,22 +35,18 @@ class EventIngestResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
 
 
-class EventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = LearningEvent
-        fields = [
-            "id",
-            "event_type",
-            "source_engine",
-            "subject",
-            "timestamp",
-            "payload",
-            "outcome",
-            "confidence",
-            "win",
-            "event_id",
-            "recorded_at",
-        ]
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_type = serializers.ChoiceField(choices=EventType.values)
+    source_engine = serializers.CharField()
+    subject = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    payload = serializers.JSONField()
+    outcome = serializers.FloatField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    win = serializers.BooleanField(allow_null=True)
+    event_id = serializers.CharField(allow_null=True)
+    recorded_at = serializers.DateTimeField()
 
 
 class EventQuerySerializer(StrictSerializer):

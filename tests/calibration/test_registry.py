@@ -347,3 +347,64 @@ def test_calibrate_applies_the_production_version(version, reviewer, tenant):
     # Over-confident signals are pulled toward 0.5.
     assert probabilities[2] < 0.9
     assert CalibratorEvaluation.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_celery_task_trains_once_when_delivered_twice(tenant, pairs):
+    from calibration.tasks.registry import run_training_job
+
+    pairs(*signal_pairs(800))
+    job = services.training_job_submit(
+        tenant=tenant,
+        model_name="confidence_calibrator",
+        method="platt_scaling",
+        actor=Actor.system("test"),
+        sample_source="test_pairs",
+        min_samples=500,
+        dispatch=False,
+    )
+
+    assert run_training_job.apply(args=[job.pk]).get() == TrainingJobState.SUCCEEDED
+    assert run_training_job.apply(args=[job.pk]).get() == "skipped"
+    assert CalibratorVersion.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_claim_a_job_once(pairs):
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(slug="race")
+    pairs(*signal_pairs(800))
+    job = services.training_job_submit(
+        tenant=tenant,
+        model_name="confidence_calibrator",
+        method="isotonic",
+        actor=Actor.system("test"),
+        sample_source="test_pairs",
+        min_samples=500,
+        dispatch=False,
+    )
+    barrier = threading.Barrier(4)
+    results = []
+
+    def worker():
+        barrier.wait()
+        try:
+            results.append(services.training_job_run(job_id=job.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(result is not None for result in results) == 1
+    assert CalibratorVersion.objects.filter(tenant=tenant).count() == 1
+    assert TrainingJob.objects.get(pk=job.pk).attempts == 1

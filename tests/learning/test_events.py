@@ -353,3 +353,13 @@ def test_query_limit_is_capped_by_max_events_memory(tenant):
     )
 
     assert len(services.events_query(tenant_id=tenant.pk, limit=100)) == 3
+
+
+@pytest.mark.django_db
+def test_the_prune_task_runs_the_retention(tenant):
+    from learning.tasks.events import prune_learning_events
+
+    services.events_record(tenant=tenant, items=[_event()], now=NOW - dt.timedelta(days=400))
+
+    assert prune_learning_events.apply().get() == {tenant.pk: 1}
+    assert not LearningEvent.objects.exists()

@@ -193,3 +193,10 @@ def test_the_beat_check_measures_production_calibrators(tenant, reviewer):
     alert = DriftAlert.objects.get()
     assert alert.metric == "accuracy"
     _LIVE.clear()
+
+
+@pytest.mark.django_db
+def test_the_beat_task_skips_models_without_a_production_version(tenant, baseline):
+    from tripwire.tasks.drift import check_production_drift
+
+    assert check_production_drift.apply().get() == {"checked": 0, "skipped": 0, "alerts": 0}
