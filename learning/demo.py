@@ -7,18 +7,31 @@
   0.372 expected MEDIUM), is a MISS under the active thresholds: the input of the active
   learning loop (``manage.py learning run-loop``).
 
+- ``signal-confidence``, a Platt calibrator trained on 2,000 recorded signal outcomes whose
+  raw confidence is over-stated, evaluated against its thresholds and promoted to
+  PRODUCTION: its page shows the reliability diagram before and after calibration.
+
 Idempotent: each part is skipped when its first record exists."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from django.contrib.auth import get_user_model
 
 from calibration.demo import ensure_active_scoring
+from calibration.models import CalibratorModel
+from calibration.services.registry import (
+    calibrator_evaluate,
+    calibrator_promote,
+    training_job_run,
+    training_job_submit,
+)
 from governance.models import Tenant
 from governance.services.ledger import Actor
 from learning.models import BacktestRun, LearnedPolicy
+from learning.services.events import events_record
 from learning.services.loop import backtest_cases_import, backtest_run_execute
 from learning.services.proofs import (
     incident_record,
@@ -29,6 +42,8 @@ from learning.services.proofs import (
 )
 
 POLICY_NAME = "block-card-testing"
+CALIBRATOR_NAME = "signal-confidence"
+SIGNALS = 2000
 
 # (day the case joined the suite, case)
 BACKTEST_CASES = [
@@ -171,6 +186,61 @@ def _seed_backtests(tenant: Tenant, now: dt.datetime) -> None:
         backtest_run_execute(tenant=tenant, actor=actor, now=moment + dt.timedelta(hours=1))
 
 
+def demo_signals(now: dt.datetime) -> list[dict]:
+    """Signal outcomes whose stated confidence overstates their hit rate."""
+    rng = random.Random(4)
+    events = []
+    for i in range(SIGNALS):
+        confidence = round(rng.uniform(0.3, 0.99), 3)
+        events.append(
+            {
+                "event_type": "signal_accuracy",
+                "source_engine": "signals",
+                "subject": "demo",
+                "timestamp": (now - dt.timedelta(minutes=5 * (SIGNALS - i))).isoformat(),
+                "payload": {
+                    "confidence": confidence,
+                    "win": rng.random() < 0.15 + 0.6 * confidence,
+                },
+                "event_id": f"demo-signal-{i:05d}",
+            }
+        )
+    return events
+
+
+def _seed_calibrator(tenant: Tenant, now: dt.datetime, reviewer) -> None:
+    actor = Actor.system("demo")
+    events_record(tenant=tenant, items=demo_signals(now), now=now)
+    job = training_job_submit(
+        tenant=tenant,
+        model_name=CALIBRATOR_NAME,
+        method="platt_scaling",
+        actor=actor,
+        min_samples=500,
+        dispatch=False,
+        now=now,
+    )
+    job = training_job_run(job_id=job.pk, system="demo", now=now)
+    version = job.model.versions.order_by("-number").first()
+    metrics = {name: version.metrics[name] for name in ("brier_score", "log_loss", "ece")}
+    calibrator_evaluate(
+        version=version,
+        benchmark_name="demo-holdout",
+        metrics=metrics,
+        thresholds={"brier_score": 0.25, "log_loss": 0.7, "ece": 0.05},
+        actor=actor,
+        now=now,
+    )
+    calibrator_promote(version=version, target_stage="STAGING", actor=actor, now=now)
+    calibrator_promote(
+        version=version,
+        target_stage="PRODUCTION",
+        actor=Actor.for_user(reviewer),
+        reason="demo: evaluation passed",
+        now=now,
+    )
+
+
 def seed(*, tenant: Tenant, now: dt.datetime) -> None:
     reviewer = _a_reviewer(tenant)
     if ensure_active_scoring(tenant=tenant, now=now - dt.timedelta(days=8)) is None:
@@ -182,3 +252,8 @@ def seed(*, tenant: Tenant, now: dt.datetime) -> None:
         _seed_policy(tenant, now, reviewer)
     if not BacktestRun.objects.filter(tenant=tenant).exists():
         _seed_backtests(tenant, now)
+    if (
+        reviewer is not None
+        and not CalibratorModel.objects.filter(tenant=tenant, name=CALIBRATOR_NAME).exists()
+    ):
+        _seed_calibrator(tenant, now, reviewer)

@@ -59,3 +59,19 @@ def test_the_backtest_page_plots_every_run(client, tenant, reviewer, seeded):
 
     assert body.count("run_0000") >= 4
     assert 'class="series"' in body
+
+
+def test_the_demo_promotes_a_calibrator_whose_page_compares_before_and_after(
+    client, tenant, reviewer, seeded
+):
+    from calibration.models import CalibratorVersion, ModelStage
+
+    version = CalibratorVersion.objects.get(tenant=tenant, stage=ModelStage.PRODUCTION)
+    client.force_login(reviewer)
+
+    body = client.get(reverse("govloop-calibrator", args=[version.pk])).content.decode()
+
+    assert "Before: raw confidence" in body and "After: calibrated probability" in body
+    assert body.count('class="diagonal"') == 2
+    panel = next(p for p in collect_panels(tenant=tenant) if p.key == "calibrators")
+    assert panel.rows[0].label.startswith("signal-confidence v1")
