@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,10 +56,35 @@ def adaptive_confidence_report(*, tenant_id: int) -> dict[str, Any]:
     }
 
 
+# The score endpoint reads the ACTIVE version through a per-process memo in front of the
+# shared cache: at most one cache round trip per second per process. A version switch saved
+# in this process forgets the memo at once (see calibration.models.pipeline); other processes
+# may apply the previous version for up to RUNTIME_MEMO_SECONDS, and every response names the
+# version it applied.
+RUNTIME_MEMO_SECONDS = 1.0
+_runtime_memo: dict[tuple[int, str], tuple[float, dict[str, Any] | None]] = {}
+
+
+def runtime_config(*, tenant_id: int, family: str = "scoring") -> dict[str, Any] | None:
+    key = (tenant_id, family)
+    now = time.monotonic()
+    hit = _runtime_memo.get(key)
+    if hit is not None and now - hit[0] < RUNTIME_MEMO_SECONDS:
+        return hit[1]
+    value = active_config(tenant_id=tenant_id, family=family)
+    _runtime_memo[key] = (now, value)
+    return value
+
+
+def forget_runtime_config(*, tenant_id: int) -> None:
+    for key in [key for key in _runtime_memo if key[0] == tenant_id]:
+        _runtime_memo.pop(key, None)
+
+
 def runtime_score(*, tenant_id: int, features: Mapping[str, float]) -> dict[str, Any]:
     """Score one case with the tenant's ACTIVE scoring version (the cached runtime read).
     A pure read: it never changes any config."""
-    config = active_config(tenant_id=tenant_id, family="scoring")
+    config = runtime_config(tenant_id=tenant_id, family="scoring")
     if config is None:
         raise NotFound("no ACTIVE scoring version for this tenant")
     result = score(config["payload"], features)

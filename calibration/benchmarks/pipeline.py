@@ -138,14 +138,16 @@ def score_endpoint(*, scale: float = 1.0) -> list[Figure]:
             ours: list[float] = []
             base: list[float] = []
             wall = {"ours": 0.0, "base": 0.0}
-            # Interleave blocks so that drift of the machine hits both sides alike.
-            for _ in range(4):
-                start = time.perf_counter()
-                ours += _timed_posts(port, "/api/calibration/score", body, token, n // 4)
-                wall["ours"] += time.perf_counter() - start
-                start = time.perf_counter()
-                base += _timed_posts(port, "/bench/constant", body, token, n // 4)
-                wall["base"] += time.perf_counter() - start
+            # Alternate request by request so that the load of the (shared) machine falls on
+            # both sides alike.
+            for _ in range(n):
+                for url, latencies, side in (
+                    ("/api/calibration/score", ours, "ours"),
+                    ("/bench/constant", base, "base"),
+                ):
+                    (latency,) = _timed_posts(port, url, body, token, 1)
+                    latencies.append(latency)
+                    wall[side] += latency
         finally:
             server.shutdown()
             server.server_close()

@@ -214,6 +214,20 @@ class ConfigProposal(models.Model):
 @receiver(post_save, sender=Tenant, dispatch_uid="calibration_pipeline_schedule")
 def _schedule_pipeline_for_new_tenant(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
+        from calibration.selectors import forget_runtime_config
         from calibration.services.pipeline import pipeline_schedule_ensure
 
+        forget_runtime_config(tenant_id=instance.pk)
         transaction.on_commit(lambda: pipeline_schedule_ensure(tenant=instance))
+
+
+@receiver(post_save, sender=ConfigVersion, dispatch_uid="calibration_forget_runtime_config")
+def _forget_runtime_config(sender, instance, raw=False, **kwargs):
+    """A version changed state in this process: the score endpoint's memo must not outlive
+    the shared cache's invalidation (forgotten now, and again once the switch commits)."""
+    if raw:
+        return
+    from calibration.selectors import forget_runtime_config
+
+    forget_runtime_config(tenant_id=instance.tenant_id)
+    transaction.on_commit(lambda: forget_runtime_config(tenant_id=instance.tenant_id))

@@ -182,3 +182,31 @@ def test_an_outcome_with_extra_fields_is_refused(api, tenant):
         f"{DECISIONS}/run-9", {"was_correct": True, "comment": "free text"}, format="json"
     )
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_score_endpoint_applies_a_newly_activated_version_at_once(
+    api, activate_scoring, reviewer, second_reviewer
+):
+    from django.core.cache import cache
+
+    from governance.services.ledger import Actor
+    from governance.services.versions import version_activate, version_approve, version_register
+
+    activate_scoring(one_feature_payload())
+    assert api.post(SCORE, {"features": {"x": 0.5}}, format="json").json()["band"] == "MEDIUM"
+    newer = version_register(
+        tenant=reviewer.memberships.get().tenant,
+        family="scoring",
+        version="1.1.0",
+        payload=one_feature_payload(thresholds=[0.3, 0.45]),
+        actor=Actor.system("test"),
+        submit=True,
+    )
+    newer = version_approve(version=newer, user=second_reviewer, reason="ok")
+    version_activate(version=newer, user=reviewer, reason="go")
+    cache.clear()  # the shared cache is invalidated on commit, which a test never reaches
+
+    response = api.post(SCORE, {"features": {"x": 0.5}}, format="json").json()
+
+    assert (response["band"], response["version"]["version"]) == ("HIGH", "1.1.0")
