@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
@@ -345,7 +345,6 @@ def _risk_day(tenant_id: int, engine: str, day: dt.date) -> RiskDay:
     return row or RiskDay.objects.create(tenant_id=tenant_id, engine=engine, day=day)
 
 
-@transaction.atomic
 def risk_reserve(
     *,
     tenant: Tenant | int,
@@ -355,9 +354,16 @@ def risk_reserve(
     actions: int = 1,
     now: dt.datetime | None = None,
 ) -> RiskCheck:
-    """Check go-live and every cap atomically and reserve, or record a denial. The engine's
-    policy row is locked (SELECT ... FOR UPDATE) for the check-and-add, so concurrent
-    reservations queue per engine and the caps are never exceeded."""
+    """Check go-live and every cap atomically and reserve, or record a denial (denials are
+    rows too, with their reason).
+
+    Atomicity comes from the day's running-total row (``RiskDay``): on PostgreSQL one
+    statement adds the reservation to it only where the policy is enabled and every cap
+    still holds (a conditional UPDATE, which PostgreSQL re-checks against the latest row
+    after waiting for a concurrent writer) and inserts the reservation from what it
+    returns. The row lock is held for that one statement, so concurrent reservations on an
+    engine queue for microseconds and the caps are never exceeded. Elsewhere (SQLite, which
+    serializes writers) the same check runs in one transaction under the policy row lock."""
     now = now or timezone.now()
     tenant_id = _tenant_id(tenant)
     engine = normalise_engine(engine)
@@ -371,41 +377,116 @@ def risk_reserve(
         errors["actions"] = ["must be at least 1"]
     if errors:
         raise ValidationFailed(errors)
-    day = _day(now)
-
-    def record(outcome: str, reason: str = "") -> RiskReservation:
-        return RiskReservation.objects.create(
-            tenant_id=tenant_id,
-            engine=engine,
-            day=day,
-            exposure=exposure,
-            actions=actions,
-            outcome=outcome,
-            denial_reason=reason,
-            actor=actor.label,
-            created_at=now,
-        )
-
+    request = _Reservation(tenant_id, engine, _day(now), exposure, actions, actor.label, now)
     go_live = GoLiveState.objects.filter(tenant_id=tenant_id).first()
     blocked = go_live.blocked_reason if go_live else DenialReason.GO_LIVE_DISABLED
     if blocked:
-        return RiskCheck(ok=False, reason=str(blocked), reservation_id=record("DENIED", blocked).pk)
+        return request.deny(blocked)
+    if connection.vendor == "postgresql":
+        return _reserve_conditional(request)
+    return _reserve_locked(request)
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    tenant_id: int
+    engine: str
+    day: dt.date
+    exposure: Decimal
+    actions: int
+    actor: str
+    now: dt.datetime
+
+    def record(self, outcome: str, reason: str = "") -> RiskReservation:
+        return RiskReservation.objects.create(
+            tenant_id=self.tenant_id,
+            engine=self.engine,
+            day=self.day,
+            exposure=self.exposure,
+            actions=self.actions,
+            outcome=outcome,
+            denial_reason=reason,
+            actor=self.actor,
+            created_at=self.now,
+        )
+
+    def deny(self, reason: str) -> RiskCheck:
+        denied = self.record(ReservationOutcome.DENIED, str(reason))
+        return RiskCheck(ok=False, reason=str(reason), reservation_id=denied.pk)
+
+
+_RESERVE_SQL = f"""
+WITH granted AS (
+    UPDATE {RiskDay._meta.db_table} AS d
+    SET open_exposure = d.open_exposure + %(exposure)s, actions = d.actions + %(actions)s
+    FROM {RiskPolicy._meta.db_table} AS p
+    WHERE d.tenant_id = %(tenant)s AND d.engine = %(engine)s AND d.day = %(day)s
+      AND p.tenant_id = d.tenant_id AND p.engine = d.engine AND p.enabled
+      AND (p.max_daily_loss IS NULL OR d.realised_loss < p.max_daily_loss)
+      AND (p.max_daily_exposure IS NULL OR d.open_exposure + %(exposure)s <= p.max_daily_exposure)
+      AND (p.max_daily_actions IS NULL OR d.actions + %(actions)s <= p.max_daily_actions)
+    RETURNING d.id
+)
+INSERT INTO {RiskReservation._meta.db_table}
+    (tenant_id, engine, day, exposure, actions, outcome, denial_reason, actor, created_at)
+SELECT %(tenant)s, %(engine)s, %(day)s, %(exposure)s, %(actions)s, 'RESERVED', '', %(actor)s,
+       %(now)s
+FROM granted
+RETURNING id
+"""
+
+
+def _reserve_conditional(r: _Reservation) -> RiskCheck:
+    params = {
+        "tenant": r.tenant_id,
+        "engine": r.engine,
+        "day": r.day,
+        "exposure": r.exposure,
+        "actions": r.actions,
+        "actor": r.actor,
+        "now": r.now,
+    }
+    for _attempt in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute(_RESERVE_SQL, params)
+            row = cursor.fetchone()
+        if row is not None:
+            return RiskCheck(ok=True, reason=None, reservation_id=row[0])
+        # Not granted: say why (policy, a cap), or create the day's row and try again.
+        policy = RiskPolicy.objects.filter(tenant_id=r.tenant_id, engine=r.engine).first()
+        if policy is None or not policy.enabled:
+            return r.deny(DenialReason.POLICY_DISABLED)
+        totals = RiskDay.objects.filter(tenant_id=r.tenant_id, engine=r.engine, day=r.day).first()
+        if totals is None:
+            RiskDay.objects.bulk_create(
+                [RiskDay(tenant_id=r.tenant_id, engine=r.engine, day=r.day)],
+                ignore_conflicts=True,
+            )
+            continue
+        reason = _check_caps(policy, totals, r.exposure, r.actions)
+        if reason:
+            return r.deny(reason)
+        # The caps held when re-read (a concurrent settle freed room): try again.
+    return r.deny(DenialReason.EXPOSURE_CAP)
+
+
+@transaction.atomic
+def _reserve_locked(r: _Reservation) -> RiskCheck:
     policy = (
-        RiskPolicy.objects.select_for_update().filter(tenant_id=tenant_id, engine=engine).first()
+        RiskPolicy.objects.select_for_update()
+        .filter(tenant_id=r.tenant_id, engine=r.engine)
+        .first()
     )
     if policy is None or not policy.enabled:
-        denied = record("DENIED", DenialReason.POLICY_DISABLED)
-        return RiskCheck(
-            ok=False, reason=DenialReason.POLICY_DISABLED.value, reservation_id=denied.pk
-        )
-    totals = _risk_day(tenant_id, engine, day)
-    reason = _check_caps(policy, totals, exposure, actions)
+        return r.deny(DenialReason.POLICY_DISABLED)
+    totals = _risk_day(r.tenant_id, r.engine, r.day)
+    reason = _check_caps(policy, totals, r.exposure, r.actions)
     if reason:
-        return RiskCheck(ok=False, reason=str(reason), reservation_id=record("DENIED", reason).pk)
+        return r.deny(reason)
     RiskDay.objects.filter(pk=totals.pk).update(
-        open_exposure=F("open_exposure") + exposure, actions=F("actions") + actions
+        open_exposure=F("open_exposure") + r.exposure, actions=F("actions") + r.actions
     )
-    granted = record(ReservationOutcome.RESERVED)
+    granted = r.record(ReservationOutcome.RESERVED)
     return RiskCheck(ok=True, reason=None, reservation_id=granted.pk)
 
 
@@ -439,7 +520,7 @@ def risk_settle(
     reservation = RiskReservation.objects.filter(pk=reservation_id, tenant_id=tenant_id).first()
     if reservation is None:
         raise NotFound(f"reservation {reservation_id} not found")
-    # Same lock order as risk_reserve: the policy row first, then the reservation.
+    # Serialize with the engine's other settlements (and, off PostgreSQL, its reservations).
     RiskPolicy.objects.select_for_update().filter(
         tenant_id=tenant_id, engine=reservation.engine
     ).first()
