@@ -89,7 +89,7 @@ class ReadOnlyAdminMixin:
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["seq", "tenant", "kind", "subject_type", "subject_id", "actor", "created_at"]
-    list_filter = ["tenant", "kind", "subject_type"]
+    list_filter = ["tenant", "kind", "subject_type", "actor"]
     search_fields = ["actor", "subject_id", "kind"]
     list_select_related = ["tenant"]
     ordering = ["-tenant_id", "-seq"]
@@ -240,6 +240,33 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
         )
 
 
+class CheckpointStateFilter(admin.SimpleListFilter):
+    """The queue opens on PENDING; "all states" is an explicit choice."""
+
+    title = "state"
+    parameter_name = "state"
+    ALL = "all"
+
+    def lookups(self, request, model_admin):
+        return [*CheckpointState.choices, (self.ALL, "All states")]
+
+    def value(self):
+        return super().value() or CheckpointState.PENDING
+
+    def queryset(self, request, queryset):
+        if self.value() == self.ALL:
+            return queryset
+        return queryset.filter(state=self.value())
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
 @admin.register(Checkpoint)
 class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """The reviewers' queue: pending first, by priority then age."""
@@ -264,7 +291,7 @@ class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelA
         "created_at",
         "expires_at",
     ]
-    list_filter = ["state", "priority", "checkpoint_type", "blocking", "tenant"]
+    list_filter = [CheckpointStateFilter, "priority", "checkpoint_type", "blocking", "tenant"]
     list_select_related = ["tenant"]
     raw_id_fields = ["resolved_by"]
     ordering = ["priority", "created_at", "id"]
@@ -287,12 +314,6 @@ class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelA
 
     def has_add_permission(self, request):
         return False
-
-    def changelist_view(self, request, extra_context=None):
-        if "state__exact" not in request.GET and not request.GET.get("_changelist_filters"):
-            request.GET = request.GET.copy()
-            request.GET["state__exact"] = CheckpointState.PENDING
-        return super().changelist_view(request, extra_context)
 
     def _bulk(self, request, queryset, approve: bool):
         if not has_reviewer_perm(request):

@@ -198,3 +198,21 @@ def test_the_ledger_admin_is_read_only(client, reviewer, proposal):
 
     assert listing.status_code == 200
     assert client.get(reverse("admin:governance_ledgerentry_add")).status_code == 403
+
+
+def test_the_checkpoint_queue_opens_on_pending_and_can_show_every_state(client, reviewer, tenant):
+    pending = checkpoint_open(
+        tenant=tenant, checkpoint_type="custom", description="open", blocking=True
+    )
+    done = checkpoint_open(tenant=tenant, checkpoint_type="custom", description="done")
+    from governance.services.checkpoints import checkpoint_resolve
+
+    checkpoint_resolve(checkpoint=done, approve=True, user=reviewer, reason="ok")
+    client.force_login(reviewer)
+    url = reverse("admin:governance_checkpoint_changelist")
+
+    default = client.get(url).context["cl"].result_list
+    everything = client.get(url, {"state": "all"}).context["cl"].result_list
+
+    assert [c.pk for c in default] == [pending.pk]
+    assert {c.pk for c in everything} == {pending.pk, done.pk}
