@@ -6,6 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=governance.settings.production \
     GOVLOOP_VAR_DIR=/var/lib/govloop
 
