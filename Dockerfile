@@ -20,12 +20,12 @@ COPY templates ./templates
 COPY manage.py ./
 RUN pip install . \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin govloop \
-    && mkdir -p /var/lib/govloop \
-    && chown govloop /var/lib/govloop \
     # collectstatic needs settings, not secrets: throwaway values for the build step only.
     && SECRET_KEY=build-only LEDGER_SIGNING_KEY=build-only-ledger \
        python manage.py collectstatic --noinput -v 0 \
-    && chown -R govloop /app/staticfiles
+    # The anchors volume is mounted here: create it owned by the app user so it stays so.
+    && mkdir -p /var/lib/govloop/anchors \
+    && chown -R govloop /var/lib/govloop /app/staticfiles
 
 USER govloop
 EXPOSE 8000
