@@ -20,7 +20,10 @@ MAX_BATCH = 1000
 
 class FiniteFloatField(serializers.FloatField):
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
+        try:
+            value = super().to_internal_value(data)
+        except OverflowError as exc:  # an integer beyond float range, e.g. 1e400 as digits
+            raise serializers.ValidationError("must be a finite number") from exc
         if not math.isfinite(value):
             raise serializers.ValidationError("must be a finite number")
         return value
@@ -38,6 +41,15 @@ class ScoreRequestSerializer(StrictSerializer):
         if too_long:
             raise serializers.ValidationError("feature names are at most 64 characters")
         return value
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def parse_score_request(data: Any) -> dict[str, float]:
@@ -58,11 +70,7 @@ def parse_score_request(data: Any) -> dict[str, float]:
         for name, value in features.items():
             if len(name) > 64:
                 bad[name] = ["feature names are at most 64 characters"]
-            elif (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
+            elif not _finite_number(value):
                 bad[name] = ["must be a finite number"]
         if bad:
             errors["features"] = bad

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,13 +97,13 @@ def pattern_outcomes_record(
         )
         for row in outcomes
     )
+    totals: Counter[str] = Counter(row["pattern"] for row in outcomes)
+    correct: Counter[str] = Counter(row["pattern"] for row in outcomes if row["was_correct"])
     for pattern in patterns:
-        mine = [row for row in outcomes if row["pattern"] == pattern]
-        correct = sum(1 for row in mine if row["was_correct"])
         PatternCalibration.objects.filter(pk=rows[pattern].pk).update(
-            total_matches=F("total_matches") + len(mine),
-            correct_matches=F("correct_matches") + correct,
-            false_positives=F("false_positives") + (len(mine) - correct),
+            total_matches=F("total_matches") + totals[pattern],
+            correct_matches=F("correct_matches") + correct[pattern],
+            false_positives=F("false_positives") + (totals[pattern] - correct[pattern]),
             last_outcome_at=now,
         )
     return list(
