@@ -9,7 +9,7 @@ import json
 import pytest
 
 from governance.models import Checkpoint, CheckpointState, ConfigVersion, LedgerEntry, VersionState
-from governance.selectors import active_config, ledger_for_subject
+from governance.selectors import active_config, active_version, ledger_for_subject
 from governance.services.ledger import Actor, ledger_verify
 from learning.models import (
     BacktestStatus,
@@ -209,3 +209,21 @@ def test_running_the_whole_loop_twice_on_the_same_data_is_byte_identical(
     assert first[0] and first[0] == second[0]
     assert first[1] and first[1] == second[1]
     assert any(kind == "learning.provenance" for kind, _s, _p in first[1])
+
+
+def test_the_promoted_version_changes_runtime_only_after_a_reviewer_activates_it(
+    tenant, seeded, reviewer
+):
+    from governance.services.versions import version_activate, version_approve
+
+    services.learning_loop_run(tenant=tenant, actor=ACTOR, auto_promote=True, now=NOW)
+    promoted = ConfigVersion.objects.get(tenant=tenant, source="learning_loop")
+    assert active_config(tenant_id=tenant.pk, family="scoring")["version"] == "1.0.0"
+
+    version_approve(version=promoted, user=reviewer, reason="sandbox report reviewed")
+    version_activate(version=promoted, user=reviewer, reason="go")
+
+    assert active_version(tenant_id=tenant.pk, family="scoring") == promoted
+    rerun = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    assert rerun.config_version == promoted
+    assert rerun.hit_count == 5
