@@ -263,7 +263,7 @@ def test_a_disabled_policy_is_measured_but_never_fires(tenant):
 
 
 def test_rollback_reactivates_the_previous_approved_version_and_the_runtime_read_sees_it(
-    tenant, author, reviewer, django_capture_on_commit_callbacks
+    tenant, author, reviewer, django_capture_on_commit_callbacks, api
 ):
     v1 = version_services.version_register(
         tenant=tenant,
@@ -300,6 +300,8 @@ def test_rollback_reactivates_the_previous_approved_version_and_the_runtime_read
 
     assert state.action_taken == "ROLLBACK: scoring v1.0.0 re-activated"
     assert active_config(tenant_id=tenant.pk, family="scoring")["version"] == "1.0.0"
+    runtime = api.get("/api/governance/config/scoring/active")
+    assert runtime.status_code == 200 and runtime.json()["version"] == "1.0.0"
 
 
 def test_significance_level_blocks_a_drop_that_is_not_significant(tenant):
