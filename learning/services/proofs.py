@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.utils import timezone
 
@@ -89,6 +89,21 @@ def _lock(policy: LearnedPolicy) -> LearnedPolicy:
         .select_related("pattern", "source_incident")
         .get(pk=policy.pk)
     )
+
+
+def _create_once(model, *, tenant_id: int, event_id: str | None, **fields):
+    """Create the row; with an ``event_id`` that a concurrent request stored first, return that
+    row instead (the unique constraint decides, inside a savepoint). ``(row, created)``."""
+    if not event_id:
+        return model.objects.create(tenant_id=tenant_id, **fields), True
+    try:
+        with transaction.atomic():
+            return model.objects.create(tenant_id=tenant_id, event_id=event_id, **fields), True
+    except IntegrityError:
+        existing = model.objects.filter(tenant_id=tenant_id, event_id=event_id).first()
+        if existing is None:
+            raise
+        return existing, False
 
 
 def _aware(now: dt.datetime | None) -> dt.datetime:
@@ -261,16 +276,19 @@ def incident_record(
     if not 1 <= severity <= 10:
         raise ValidationFailed({"severity": ["must be between 1 and 10"]})
     pattern = _pattern_for(tenant=tenant, key=pattern_key, name=pattern_name, now=now)
-    incident = Incident.objects.create(
-        tenant=tenant,
+    incident, created = _create_once(
+        Incident,
+        tenant_id=tenant.pk,
+        event_id=event_id or None,
         pattern=pattern,
         signature=signature,
         title=title,
         severity=severity,
         occurred_at=_aware(occurred_at or now),
         created_at=now,
-        event_id=event_id or None,
     )
+    if not created:
+        return incident
     _timeline_add_incident_created(incident=incident)
     ledger_append(
         tenant=tenant,
@@ -578,8 +596,10 @@ def prevention_record(
     policy = _lock(policy)
     if policy.state != PolicyState.ACTIVE:
         raise _conflict(policy, "record a prevention for")
-    record = PreventionRecord.objects.create(
+    record, created = _create_once(
+        PreventionRecord,
         tenant_id=policy.tenant_id,
+        event_id=event_id or None,
         policy=policy,
         pattern=policy.pattern,
         original_incident=policy.source_incident,
@@ -596,8 +616,9 @@ def prevention_record(
         calls_evaluated=calls_evaluated,
         created_at=now,
         recorded_by=actor.label,
-        event_id=event_id or None,
     )
+    if not created:
+        return record
     counter = "prevention_count" if outcome == PreventionOutcome.PREVENTED else "recurrence_count"
     setattr(policy, counter, getattr(policy, counter) + 1)
     policy.save(update_fields=[counter])
@@ -691,9 +712,10 @@ def regret_record(
     policy.last_decayed_at = max(policy.last_decayed_at, now)
     policy.regret_count += 1
     policy.regret_total += 1
-    policy.save(update_fields=["regret_score", "last_decayed_at", "regret_count", "regret_total"])
-    event = RegretEvent.objects.create(
+    event, created = _create_once(
+        RegretEvent,
         tenant_id=policy.tenant_id,
+        event_id=event_id or None,
         policy=policy,
         regret_type=regret_type,
         description=description,
@@ -705,8 +727,10 @@ def regret_record(
         manual_override_by=manual_override_by,
         recorded_by=actor.label,
         score_after=policy.regret_score,
-        event_id=event_id or None,
     )
+    if not created:
+        return event
+    policy.save(update_fields=["regret_score", "last_decayed_at", "regret_count", "regret_total"])
     ledger_append(
         tenant=policy.tenant_id,
         kind="learning.regret_recorded",

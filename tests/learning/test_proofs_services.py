@@ -387,7 +387,7 @@ def test_decay_leaves_policies_without_regret_or_without_a_rate_alone(active_pol
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_decay_runs_do_not_decay_twice(tenant, reviewer):
     incident = _incident(tenant)
     policy = svc.policy_create_from_incident(incident=incident, name="p", actor=MACHINE, now=T0)
@@ -416,3 +416,52 @@ def test_concurrent_decay_runs_do_not_decay_twice(tenant, reviewer):
     assert sorted(results) == [0, 0, 0, 1]
     assert abs(_fresh(policy).regret_score - 7 * 0.9**2.5) < 1e-9
     assert LedgerEntry.objects.filter(kind="learning.regret_decayed").count() == 1
+
+
+def _run_in_threads(n: int, fn) -> list[BaseException]:
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def run(i: int):
+        try:
+            barrier.wait()
+            fn(i)
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_regret_demotes_a_policy_exactly_once(tenant, reviewer):
+    incident = _incident(tenant)
+    policy = svc.policy_create_from_incident(incident=incident, name="p", actor=MACHINE, now=T0)
+    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    errors = _run_in_threads(6, lambda i: _regret(policy, severity=4, now=T0))
+    assert not errors
+    policy = _fresh(policy)
+    assert policy.state == PolicyState.DEMOTED
+    assert (policy.regret_total, policy.auto_demotions) == (6, 1)
+    assert policy.regret_events.filter(was_auto_rolled_back=True).count() == 1
+    assert Checkpoint.objects.filter(checkpoint_type="policy_demoted").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_deliveries_of_one_event_id_store_one_regret(tenant, reviewer):
+    incident = _incident(tenant)
+    policy = svc.policy_create_from_incident(incident=incident, name="p", actor=MACHINE, now=T0)
+    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    errors = _run_in_threads(4, lambda i: _regret(policy, severity=2, now=T0, event_id="dup"))
+    assert not errors
+    policy = _fresh(policy)
+    assert (policy.regret_total, policy.regret_score) == (1, 2.0)
+    assert LedgerEntry.objects.filter(kind="learning.regret_recorded").count() == 1
