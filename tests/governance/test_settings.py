@@ -1,0 +1,97 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from governance.settings.env import env_bool, env_int, env_list, env_str
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("1", True, id="one"),
+        pytest.param("true", True, id="true"),
+        pytest.param("off", False, id="off"),
+        pytest.param("0", False, id="zero"),
+    ],
+)
+def test_env_bool_reads_the_usual_spellings(monkeypatch, value, expected):
+    monkeypatch.setenv("GOVLOOP_TEST_FLAG", value)
+
+    assert env_bool("GOVLOOP_TEST_FLAG") is expected
+
+
+@pytest.mark.parametrize(
+    ("reader", "value", "message"),
+    [
+        pytest.param(lambda: env_bool("GOVLOOP_TEST_X"), "maybe", "not a boolean", id="bool"),
+        pytest.param(lambda: env_int("GOVLOOP_TEST_X", 1), "ten", "not an integer", id="int"),
+        pytest.param(
+            lambda: env_int("GOVLOOP_TEST_X", 1, minimum=1), "0", "below its minimum", id="min"
+        ),
+    ],
+)
+def test_a_bad_value_fails_loudly_naming_the_variable(monkeypatch, reader, value, message):
+    monkeypatch.setenv("GOVLOOP_TEST_X", value)
+
+    with pytest.raises(ImproperlyConfigured, match=f"GOVLOOP_TEST_X.*{message}"):
+        reader()
+
+
+def test_a_required_variable_that_is_missing_fails_loudly(monkeypatch):
+    monkeypatch.delenv("GOVLOOP_TEST_REQUIRED", raising=False)
+
+    with pytest.raises(ImproperlyConfigured, match="GOVLOOP_TEST_REQUIRED is required"):
+        env_str("GOVLOOP_TEST_REQUIRED")
+
+
+def test_env_list_splits_on_commas(monkeypatch):
+    monkeypatch.setenv("GOVLOOP_TEST_HOSTS", "a.example, b.example,,")
+
+    assert env_list("GOVLOOP_TEST_HOSTS", []) == ["a.example", "b.example"]
+
+
+def check_production(**env):
+    drop = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "LEDGER_SIGNING_KEY", "DEBUG")
+    clean = {k: v for k, v in os.environ.items() if k not in drop}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="governance.settings.production",
+        ALLOWED_HOSTS="govloop.example.com",
+        DATABASE_URL="postgres://govloop:secret@db.example:5432/govloop",
+        REDIS_URL="redis://redis.example:6379/0",
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.mark.slow
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = check_production(
+        SECRET_KEY="x" * 20 + "production-secret-key-with-enough-entropy-1234567890",
+        LEDGER_SIGNING_KEY="a-separate-ledger-signing-key-0987654321",
+        GOVLOOP_VAR_DIR=str(tmp_path),
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_production_refuses_to_boot_without_a_ledger_key(tmp_path):
+    env = {"SECRET_KEY": "y" * 60, "GOVLOOP_VAR_DIR": str(tmp_path)}
+    result = check_production(**env)
+
+    assert result.returncode != 0
+    assert "LEDGER_SIGNING_KEY is required" in result.stderr
