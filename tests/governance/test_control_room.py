@@ -152,3 +152,13 @@ def test_the_author_submits_a_draft_from_the_decide_page(client, tenant, author)
     assert 'value="submit"' in page
     draft.refresh_from_db()
     assert draft.state == VersionState.PENDING_APPROVAL
+
+
+def test_the_version_admin_page_links_the_decide_page(client, reviewer, pending_version):
+    client.force_login(reviewer)
+
+    body = client.get(
+        reverse("admin:governance_configversion_change", args=[pending_version.pk])
+    ).content.decode()
+
+    assert reverse("govloop-version-decide", args=[pending_version.pk]) in body
