@@ -30,9 +30,24 @@ def _services_present() -> dict[str, bool]:
     }
 
 
+def _serialize_transactional_tests(item) -> None:
+    """Every transactional test restores the migrations' data (default tenant, groups, seeded
+    policies and schedules) with serialized rollback. Mixing it with plain transactional tests
+    breaks: their flush re-creates content types that the next restore inserts again."""
+    marker = item.get_closest_marker("django_db")
+    kwargs = dict(marker.kwargs) if marker else {}
+    transactional = kwargs.get("transaction") or {"live_server", "transactional_db"} & set(
+        getattr(item, "fixturenames", ())
+    )
+    if transactional and not kwargs.get("serialized_rollback"):
+        kwargs.update(transaction=True, serialized_rollback=True)
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
 def pytest_collection_modifyitems(config, items):
     present = _services_present()
     for item in items:
+        _serialize_transactional_tests(item)
         for marker in ("postgres", "redis", "browser"):
             if item.get_closest_marker(marker) and not present[marker]:
                 if REQUIRE_SERVICES:

@@ -18,3 +18,6 @@ DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file database (not :memory:) so that threads and processes share it.
     DATABASES["default"]["TEST"]["NAME"] = str(_tmp / "test.sqlite3")
+STATIC_ROOT = _tmp / "static"
+STATIC_ROOT.mkdir()
+WHITENOISE_USE_FINDERS = True
