@@ -420,6 +420,9 @@ def _finite_metrics(field: str, values: Any, *, required: bool) -> dict[str, flo
     for name, value in values.items():
         if (
             not isinstance(name, str)
+            or not name
+            or len(name) > 64
+            or "\x00" in name
             or isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)

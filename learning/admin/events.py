@@ -72,6 +72,9 @@ class LearningEngineConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["tenant"]
     readonly_fields = ["updated_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["tenant", "updated_at"] if obj else ["updated_at"]
+
     def save_model(self, request, obj, form, change):
         if not change:
             return super().save_model(request, obj, form, change)

@@ -10,7 +10,8 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from django.db import connection, transaction
+import psycopg
+from django.db import DataError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -149,6 +150,9 @@ def _event_checker(config: LearningEngineConfig):
         win = payload.get("win")
         if win is not None and type(win) is not bool:
             errors["payload"] = ["win must be a boolean"]
+        for name in ("source_engine", "subject", "symbol", "event_id"):
+            if row[name] and "\x00" in row[name]:
+                errors[name] = ["must not contain NUL characters"]
         if row["subject"] and row["symbol"] and row["subject"] != row["symbol"]:
             errors["symbol"] = ["subject and symbol name the same thing: give one"]
         return errors
@@ -197,12 +201,20 @@ def events_record(
     now = now or timezone.now()
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     rows = events_validate(tenant=tenant_id, items=items, now=now)
-    return bulk_insert(
-        LearningEvent,
-        rows,
-        constants={"tenant_id": tenant_id, "recorded_at": now},
-        dedupe=("tenant_id", "event_id"),
-    )
+    try:
+        with transaction.atomic():
+            return bulk_insert(
+                LearningEvent,
+                rows,
+                constants={"tenant_id": tenant_id, "recorded_at": now},
+                dedupe=("tenant_id", "event_id"),
+            )
+    except (DataError, psycopg.DataError) as exc:
+        # What validation cannot see cheaply (a NUL character inside a payload, which
+        # PostgreSQL's jsonb refuses) is still a 400, and the batch stores nothing.
+        raise ValidationFailed(
+            {"events": [f"the database refused a value of this batch: {exc}".strip()]}
+        ) from exc
 
 
 # --- queries and stats ----------------------------------------------------------------------

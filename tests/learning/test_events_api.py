@@ -128,3 +128,22 @@ def test_the_report_endpoint_records_a_metric_event(api, tenant):
     }
     assert no_calibrator.status_code == 404
     assert LearningEvent.objects.filter(event_type="metric_recorded").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_nul_character_is_a_400_not_a_500(api):
+    in_payload = api.post(
+        "/api/learning/events",
+        {"event_type": "risk_breach", "source_engine": "x", "payload": {"note": "a\u0000b"}},
+        format="json",
+    )
+    in_source = api.post(
+        "/api/learning/events",
+        {"event_type": "risk_breach", "source_engine": "a\u0000b"},
+        format="json",
+    )
+
+    assert (in_payload.status_code, in_source.status_code) == (400, 400)
+    assert in_source.json() == {"source_engine": ["must not contain NUL characters"]}
+    assert not LearningEvent.objects.exists()

@@ -55,3 +55,20 @@ def test_a_check_without_a_baseline_is_404_and_bad_metrics_are_400(api):
 
     assert missing.status_code == 404
     assert bad.status_code == 400
+
+
+@pytest.mark.django_db
+def test_odd_metric_names_and_extreme_values_are_handled(api):
+    nul = api.post(
+        "/api/tripwire/drift/baselines/", {"model": "m", "metrics": {"a\u0000": 1.0}}, format="json"
+    )
+    api.post(
+        "/api/tripwire/drift/baselines/", {"model": "m", "metrics": {"a": 1e-300}}, format="json"
+    )
+    extreme = api.post(
+        "/api/tripwire/drift/check", {"model": "m", "current": {"a": 1e300}}, format="json"
+    )
+
+    assert nul.status_code == 400
+    assert extreme.status_code == 200
+    assert extreme.json()["changes"][0]["change_pct"] == 1e12

@@ -30,6 +30,7 @@ CHECKPOINT_TYPE = "drift_alert"
 # Relative changes are compared after rounding away float noise, so a change of exactly the
 # threshold (0.80 -> 0.72 at 10%) does not "exceed" it by 1e-16.
 _PRECISION = 12
+_MAX_CHANGE = 1e12
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def metric_changes(
             changes.append(MetricChange(name, base, now_value, None, False))
             continue
         change = round((now_value - base) / abs(base), _PRECISION)
+        if not math.isfinite(change):  # a tiny baseline against a huge value
+            change = math.copysign(_MAX_CHANGE, change)
         changes.append(MetricChange(name, base, now_value, change, abs(change) > threshold_pct))
     return changes
 
@@ -83,6 +86,7 @@ def _metrics(field_name: str, values: Any) -> dict[str, float]:
             not isinstance(name, str)
             or not name
             or len(name) > 64
+            or "\x00" in name
             or isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
