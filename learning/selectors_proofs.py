@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 
 from learning.models.proofs import (
@@ -443,11 +443,4 @@ def graduation_status(*, tenant_id: int, now: dt.datetime | None = None) -> Grad
         total_auto_demotions=int(totals["total_auto_demotions"] or 0),
         system_regret_rate=float(totals["system_regret_rate"] or 0.0),
         top_preventing_patterns=get_top_preventing_patterns(tenant_id=tenant_id),
-    )
-
-
-def incidents_with_proof(*, tenant_id: int):
-    """Incidents annotated with whether a console proof was recorded (admin, API lists)."""
-    return Incident.objects.filter(tenant_id=tenant_id).annotate(
-        has_console_proof=Exists(ConsoleProof.objects.filter(incident=OuterRef("pk")))
     )

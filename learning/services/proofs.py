@@ -767,7 +767,8 @@ def regret_decay_all(*, now: dt.datetime | None = None) -> int:
     due = LearnedPolicy.objects.filter(
         regret_score__gt=NEGLIGIBLE_REGRET, decay_rate__gt=0.0, last_decayed_at__lt=now
     )
-    tenant_ids = list(due.order_by().values_list("tenant_id", flat=True).distinct())
+    # Tenants in a fixed order, so concurrent passes lock rows in the same order (no deadlock).
+    tenant_ids = list(due.order_by("tenant_id").values_list("tenant_id", flat=True).distinct())
     total = 0
     for tenant_id in tenant_ids:
         count = due.filter(tenant_id=tenant_id).update(
