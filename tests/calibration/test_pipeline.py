@@ -370,3 +370,21 @@ def test_the_recent_timestamp_helpers_use_aware_datetimes(tenant):
     snapshot = services.metrics_collect(tenant=tenant, actor=ACTOR)
     assert timezone.is_aware(snapshot.created_at)
     assert snapshot.metrics["privacy"]["published"] is False
+
+
+@pytest.mark.django_db
+def test_overconfidence_widens_the_confidence_margin(tenant, activate_scoring):
+    activate_scoring(one_feature_payload())
+    # Every decision says confidence 0.95 and only half of them are right.
+    made = make_decisions(tenant, [0.55] * 100, decided_at=DAY_AGO, outcomes=[True, False] * 50)
+    type(made[0]).objects.filter(tenant=tenant).update(confidence=0.95)
+
+    _, report, proposal = run_phases(tenant)
+
+    finding = report.findings.get(kind=FindingKind.CONFIDENCE_ALIGNMENT)
+    assert finding.numbers["ece"] == pytest.approx(0.45)
+    assert finding.severity == "high"
+    (change,) = proposal.change_summary["changes"]
+    # factor = min(2 * ECE, 0.5) = 0.5: the margin grows from 0.1 to 0.15
+    assert (change["path"], change["old"], change["new"]) == ("confidence_margin", 0.1, 0.15)
+    assert change["impact"]["band_change_share"] == 0.0
