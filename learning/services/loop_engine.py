@@ -888,6 +888,26 @@ def cost_proxy(payload: Mapping[str, Any], n: int) -> tuple[int, int]:
 MEMORY_SAMPLE = 2048
 
 
+def _replay_runs(sides, cases: CaseSet, runs: int, timings: dict[str, list[float]]):
+    outcome: dict[str, tuple[BatchScores, np.ndarray]] = {}
+    hashes = []
+    for run in range(runs):
+        # Drop the previous run's arrays first so the allocator reuses their blocks.
+        outcome.clear()
+        # Alternate which side goes first, so the first replay of a run (fresh pages from
+        # the allocator) is not always charged to the baseline.
+        for side, payload in sides if run % 2 == 0 else sides[::-1]:
+            start = time.perf_counter()
+            outcome[side] = replay(payload, cases)
+            timings[side].append(time.perf_counter() - start)
+        (base_batch, base_status), (prop_batch, prop_status) = (
+            outcome["baseline"],
+            outcome["proposal"],
+        )
+        hashes.append(results_hash(base_status, base_batch.scores, prop_status, prop_batch.scores))
+    return hashes, base_status, base_batch, prop_status, prop_batch
+
+
 def _memory_peaks(
     sides: Sequence[tuple[str, Mapping[str, Any]]], matrix: FeatureMatrix
 ) -> dict[str, float]:
@@ -934,24 +954,11 @@ def sandbox_replay(
     hold the wall-clock medians and tracemalloc peaks, outside the report."""
     runs = max(1, int(runs))
     cases.matrix  # built once, outside the timed replays  # noqa: B018
-    hashes: list[str] = []
     timings: dict[str, list[float]] = {"baseline": [], "proposal": []}
-    outcome: dict[str, tuple[BatchScores, np.ndarray]] = {}
     sides = [("baseline", base_payload), ("proposal", proposal_payload)]
-    for run in range(runs):
-        # Drop the previous run's arrays first so the allocator reuses their blocks.
-        outcome.clear()
-        # Alternate which side goes first: the first replay of a run pays for fresh pages
-        # from the allocator, which would otherwise always be charged to the baseline.
-        for side, payload in sides if run % 2 == 0 else sides[::-1]:
-            start = time.perf_counter()
-            outcome[side] = replay(payload, cases)
-            timings[side].append(time.perf_counter() - start)
-        (base_batch, base_status), (prop_batch, prop_status) = (
-            outcome["baseline"],
-            outcome["proposal"],
-        )
-        hashes.append(results_hash(base_status, base_batch.scores, prop_status, prop_batch.scores))
+    hashes, base_status, base_batch, prop_status, prop_batch = _replay_runs(
+        sides, cases, runs, timings
+    )
     peaks = _memory_peaks(sides, cases.matrix)
 
     n = len(cases)
