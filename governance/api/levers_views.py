@@ -1,6 +1,7 @@
 """Control levers API (seed 003 paths): go-live, risk guard, recommendation charter."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -107,8 +108,6 @@ class RiskLedgerTodayView(APIView):
 class RiskReservationView(APIView):
     @extend_schema(responses=s.RiskReservationSerializer)
     def get(self, request, pk: int):
-        from rest_framework.exceptions import NotFound
-
         reservation = RiskReservation.objects.filter(pk=pk, tenant=request_tenant(request)).first()
         if reservation is None:
             raise NotFound("reservation not found")
