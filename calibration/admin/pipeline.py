@@ -229,4 +229,5 @@ class DecisionAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["tenant", "band", "escalated", "was_correct"]
     list_select_related = ["tenant"]
     search_fields = ["client_id"]
+    ordering = ["-id"]  # the primary key index: no sort over millions of rows
     show_full_result_count = False
