@@ -14,6 +14,7 @@ import psycopg
 from django.db import DataError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from calibration.services.registry import (
     REGISTRY_CONFIG_FIELDS,
@@ -342,6 +343,16 @@ def learning_events_prune(*, now: dt.datetime | None = None, chunk: int = 50_000
 _COLUMN_TYPES = {"confidence": ">f8", "outcome": ">f8", "win": "u1"}
 
 
+def _as_db_datetime(value: str | dt.datetime) -> Any:
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if moment is None:
+        raise ValidationFailed({"sample_filter": [f"{value!r} is not an ISO 8601 date-time"]})
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    # The backend's own format (SQLite compares datetimes as text).
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
 def _pairs_where(tenant_id: int, filters: dict[str, Any], columns: tuple[str, ...]):
     clauses = ['"tenant_id" = %s', '"event_type" = %s']
     params: list[Any] = [tenant_id, EventType.SIGNAL_ACCURACY.value]
@@ -354,6 +365,8 @@ def _pairs_where(tenant_id: int, filters: dict[str, Any], columns: tuple[str, ..
     ):
         value = filters.get(key)
         if value:
+            if column == "timestamp":
+                value = _as_db_datetime(value)
             clauses.append(f'"{column}" {op} %s')
             params.append(value)
     return " AND ".join(clauses), params

@@ -363,3 +363,20 @@ def test_the_prune_task_runs_the_retention(tenant):
 
     assert prune_learning_events.apply().get() == {tenant.pk: 1}
     assert not LearningEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_report_and_training_pairs_honour_the_time_range(tenant):
+    rows = trades(48)  # exits hourly from T0 + 3 days
+    record_trades(tenant, rows)
+    since = T0 + dt.timedelta(days=3, hours=24)
+
+    report = services.confidence_filter_report(
+        tenant=tenant, threshold=0.5, actor=Actor.system("t"), since=since
+    )
+    confidences, _ = services.signal_accuracy_pairs(
+        tenant_id=tenant.pk, filters={"until": since.isoformat()}
+    )
+
+    assert report["baseline"]["trades"] == 24
+    assert len(confidences) == 24
