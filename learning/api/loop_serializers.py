@@ -36,7 +36,9 @@ class BacktestCaseSerializer(serializers.ModelSerializer):
 class BacktestCaseWriteSerializer(StrictSerializer):
     case_id = serializers.RegexField(r"^[-a-zA-Z0-9_]{1,120}$", max_length=120)
     description = serializers.CharField(max_length=200, allow_blank=True, default="")
-    features = serializers.DictField(child=serializers.FloatField(), allow_empty=False)
+    features = serializers.DictField(
+        child=serializers.FloatField(), allow_empty=False, help_text="Feature name -> number."
+    )
     expected_decision = serializers.CharField(max_length=40)
     expected_flags = serializers.ListField(
         child=serializers.CharField(max_length=64), default=list, max_length=64
@@ -76,7 +78,11 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 
 class BacktestRunCreateSerializer(StrictSerializer):
     config_version = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Config version id (default: the ACTIVE one)."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Config version id (default: the ACTIVE one).",
     )
 
 
@@ -96,6 +102,13 @@ class BacktestResultSerializer(serializers.ModelSerializer):
             "escalate",
         ]
         read_only_fields = fields
+
+
+class BacktestResultPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BacktestResultSerializer(many=True)
 
 
 class FailureAnalysisSerializer(serializers.ModelSerializer):

@@ -14,6 +14,7 @@ from learning.api.loop_serializers import (
     BacktestCaseSerializer,
     BacktestCaseUpdateSerializer,
     BacktestCaseWriteSerializer,
+    BacktestResultPageSerializer,
     BacktestResultSerializer,
     BacktestRunCreateSerializer,
     BacktestRunSerializer,
@@ -103,7 +104,7 @@ class BacktestRunViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=BacktestStatus.values, required=False)],
-        responses=BacktestResultSerializer(many=True),
+        responses=BacktestResultPageSerializer,
     )
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):

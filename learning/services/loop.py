@@ -52,6 +52,8 @@ CASE_FIELDS = (
 )
 RESULT_BATCH = 5000
 CASE_ID = re.compile(r"^[-a-zA-Z0-9_]{1,120}$")
+FEATURE_NAME = re.compile(r"^[-a-zA-Z0-9_.:]{1,64}$")
+PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 Progress = Callable[[str], None]
 
@@ -104,17 +106,25 @@ def _case_errors(data: Mapping[str, Any]) -> dict[str, list[str]]:
         )
         if bad:
             errors["features"] = [f"not a finite number: {', '.join(map(str, bad))}"]
+        names = [k for k in features if not isinstance(k, str) or not FEATURE_NAME.match(k)]
+        if names:
+            errors.setdefault("features", []).append(
+                "feature names are 1-64 letters, digits, '_', '-', '.' or ':'"
+            )
     flags = data.get("expected_flags", [])
-    if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
-        errors["expected_flags"] = ["must be a list of flag names"]
+    if not isinstance(flags, list) or not all(
+        isinstance(f, str) and PRINTABLE.match(f) for f in flags
+    ):
+        errors["expected_flags"] = ["must be a list of flag names (1-64 printable characters)"]
     decision = data.get("expected_decision")
-    if not decision or not isinstance(decision, str) or len(decision) > 40:
+    if not isinstance(decision, str) or not PRINTABLE.match(decision) or len(decision) > 40:
         errors["expected_decision"] = ["required: a band name or ABSTAIN (at most 40 chars)"]
     escalate = data.get("expected_escalate")
     if escalate is not None and not isinstance(escalate, bool):
         errors["expected_escalate"] = ["must be true, false or null"]
-    if len(str(data.get("description") or "")) > 200:
-        errors["description"] = ["at most 200 characters"]
+    description = str(data.get("description") or "")
+    if len(description) > 200 or "\x00" in description:
+        errors["description"] = ["at most 200 characters, no NUL"]
     return errors
 
 

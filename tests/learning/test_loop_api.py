@@ -125,3 +125,39 @@ def test_a_run_without_an_active_version_is_a_400(api, tenant):
     response = api.post(f"{BASE}/backtest-runs/", {}, format="json")
     assert response.status_code == 400
     assert "config_version" in response.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            {"case_id": "x", "features": {"a\u0000b": 1}, "expected_decision": "LOW"},
+            id="nul-in-feature-name",
+        ),
+        pytest.param(
+            {
+                "case_id": "x",
+                "features": {"a": 1},
+                "expected_decision": "LOW",
+                "expected_flags": ["f\u0000"],
+            },
+            id="nul-in-flag",
+        ),
+        pytest.param(
+            '{"case_id": "x", "features": {"a": 1e400}, "expected_decision": "LOW"}',
+            id="infinite-feature",
+        ),
+    ],
+)
+def test_input_the_database_cannot_store_is_a_400_not_a_500(api, tenant, body):
+    if isinstance(body, str):
+        response = api.post(f"{BASE}/backtest-cases/", body, content_type="application/json")
+    else:
+        response = api.post(f"{BASE}/backtest-cases/", body, format="json")
+    assert response.status_code == 400
+    assert not BacktestCase.objects.filter(tenant=tenant).exists()
+
+
+def test_an_out_of_range_config_version_id_is_a_400(api, tenant):
+    response = api.post(f"{BASE}/backtest-runs/", {"config_version": 2**70}, format="json")
+    assert response.status_code == 400
