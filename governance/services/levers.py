@@ -36,7 +36,7 @@ from governance.services.ledger import Actor, ledger_append
 # Go-live
 # ---------------------------------------------------------------------------------------------
 
-GO_LIVE_CACHE_TTL = 300
+GO_LIVE_CACHE_TTL = 60
 
 
 def go_live_cache_key(tenant_id: int) -> str:
@@ -101,8 +101,17 @@ def _go_live_change(
         payload={"reason": reason, "before": before, "after": changes},
         now=now,
     )
+    # Write the committed state through to the cache (readers only add() on a miss), so the
+    # gate follows the change at once and a slow reader cannot put the old state back.
     key = go_live_cache_key(tenant_id)
-    transaction.on_commit(lambda: cache.delete(key))
+    value = _gate_value(
+        {
+            "enabled": state.enabled,
+            "kill_switch_engaged": state.kill_switch_engaged,
+            "reason": reason,
+        }
+    )
+    transaction.on_commit(lambda: cache.set(key, value, GO_LIVE_CACHE_TTL), robust=True)
     return state
 
 
@@ -196,16 +205,21 @@ def go_live_block_reason(*, tenant_id: int) -> dict[str, Any] | None:
             .values("enabled", "kill_switch_engaged", "reason")
             .first()
         )
-        row = row or {"enabled": False, "kill_switch_engaged": False, "reason": ""}
-        if row["kill_switch_engaged"]:
-            cached = {"code": DenialReason.KILL_SWITCH.value, "reason": row["reason"]}
-        elif not row["enabled"]:
-            cached = {"code": DenialReason.GO_LIVE_DISABLED.value, "reason": row["reason"]}
-        else:
-            cached = {"code": "", "reason": ""}
+        cached = _gate_value(row)
+        # add(), not set(): a change that committed after our read has already written its
+        # own value, which must not be overwritten by this older one.
         with contextlib.suppress(Exception):
-            cache.set(key, cached, GO_LIVE_CACHE_TTL)
+            cache.add(key, cached, GO_LIVE_CACHE_TTL)
     return cached if cached["code"] else None
+
+
+def _gate_value(row: dict[str, Any] | None) -> dict[str, str]:
+    row = row or {"enabled": False, "kill_switch_engaged": False, "reason": ""}
+    if row["kill_switch_engaged"]:
+        return {"code": DenialReason.KILL_SWITCH.value, "reason": row["reason"]}
+    if not row["enabled"]:
+        return {"code": DenialReason.GO_LIVE_DISABLED.value, "reason": row["reason"]}
+    return {"code": "", "reason": ""}
 
 
 # ---------------------------------------------------------------------------------------------
