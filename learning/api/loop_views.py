@@ -1,7 +1,6 @@
 """The active learning loop API: cases, runs and their results, failure analyses, proposals
 (sandbox, promote) and sandbox runs. Views only call services."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -151,16 +150,13 @@ class LoopProposalViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     ).order_by("proposal_id")
     filterset_fields = ["state", "kind"]
 
-    def _proposal(self, pk) -> LoopProposal:
-        return get_object_or_404(self.get_queryset(), pk=pk)
-
     @extend_schema(request=SandboxRequestSerializer, responses={201: SandboxRunSerializer})
     @action(detail=True, methods=["post"])
     def sandbox(self, request, pk=None):
         data = SandboxRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.proposal_sandbox(
-            proposal=self._proposal(pk), actor=request_actor(request), **data.validated_data
+            proposal=self.get_object(), actor=request_actor(request), **data.validated_data
         )
         return Response(SandboxRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -170,7 +166,7 @@ class LoopProposalViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
         data = PromoteRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.proposal_promote(
-            proposal=self._proposal(pk), actor=request_actor(request), **data.validated_data
+            proposal=self.get_object(), actor=request_actor(request), **data.validated_data
         )
         body = {
             "id": version.pk,
