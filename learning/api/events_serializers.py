@@ -39,7 +39,7 @@ class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     event_type = serializers.ChoiceField(choices=EventType.values)
     source_engine = serializers.CharField()
-    subject = serializers.CharField()
+    subject = serializers.CharField(allow_blank=True)
     timestamp = serializers.DateTimeField()
     payload = serializers.JSONField()
     outcome = serializers.FloatField(allow_null=True)
