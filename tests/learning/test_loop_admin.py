@@ -94,3 +94,33 @@ def test_a_case_added_in_the_admin_goes_through_the_service(browser, tenant):
     assert LedgerEntry.objects.filter(
         kind="learning.backtest_cases.imported", tenant=tenant
     ).exists()
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "backtestcase",
+        "backtestrun",
+        "backtestresult",
+        "failureanalysis",
+        "loopproposal",
+        "sandboxrun",
+    ],
+)
+def test_every_loop_list_and_detail_page_renders(browser, looped, model):
+    from django.apps import apps
+
+    listing = browser.get(reverse(f"admin:learning_{model}_changelist"))
+    assert listing.status_code == 200
+    obj = apps.get_model("learning", model).objects.order_by("pk").first()
+    detail = browser.get(reverse(f"admin:learning_{model}_change", args=[obj.pk]))
+    assert detail.status_code == 200
+
+
+def test_another_tenants_runs_are_not_listed(browser, looped, other_tenant, make_reviewer):
+    outsider = make_reviewer("olga", for_tenant=other_tenant)
+    client = Client()
+    client.force_login(outsider)
+    page = client.get(reverse("admin:learning_backtestrun_changelist"))
+    assert page.status_code == 200
+    assert "run_000001" not in page.content.decode()
