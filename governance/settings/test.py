@@ -12,6 +12,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 _tmp = Path(tempfile.mkdtemp(prefix="govloop-test-"))
 LEDGER_ANCHOR_FILE = _tmp / "ledger-anchors.jsonl"
 GOVLOOP_ARTIFACT_DIR = _tmp / "artifacts"
+# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static.
+STATIC_ROOT = _tmp / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 LEDGER_SIGNING_KEY = "test-ledger-signing-key"
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"].setdefault("TEST", {})
@@ -19,5 +22,5 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file database (not :memory:) so that threads and processes share it.
     DATABASES["default"]["TEST"]["NAME"] = str(_tmp / "test.sqlite3")
 STATIC_ROOT = _tmp / "static"
-STATIC_ROOT.mkdir()
+STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True

@@ -254,7 +254,9 @@ def test_rollback_to_a_version_that_was_never_approved_or_active_is_refused(
     from tests.factories import ConfigVersionFactory
 
     current = active("1.0.0")
-    target = ConfigVersionFactory(tenant=tenant, family=current.family, state=target_state)
+    target = ConfigVersionFactory(
+        tenant=tenant, family=current.family, version="0.9.0", state=target_state
+    )
 
     with pytest.raises(TransitionConflict) as caught:
         version_rollback(version=target, user=reviewer, reason="go back")
@@ -270,7 +272,7 @@ def test_rollback_to_a_superseded_never_approved_row_is_refused(tenant, active, 
 
     current = active("1.0.0")
     forged = ConfigVersionFactory(
-        tenant=tenant, family=current.family, state=VersionState.SUPERSEDED
+        tenant=tenant, family=current.family, version="0.9.0", state=VersionState.SUPERSEDED
     )
 
     with pytest.raises(TransitionConflict, match="never approved"):
