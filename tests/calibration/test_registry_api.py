@@ -141,3 +141,32 @@ def test_another_tenants_versions_are_404(api, other_tenant):
 
     assert api.get(f"/api/calibration/model-versions/{version.pk}/").status_code == 404
     assert api.get(f"/api/calibration/training-jobs/{job.pk}/").status_code == 404
+
+
+@pytest.fixture
+def eager_celery():
+    from governance.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.mark.django_db
+def test_a_submitted_job_is_dispatched_to_celery_after_commit(
+    api, tenant, eager_celery, django_capture_on_commit_callbacks
+):
+    record_trades(tenant, trades(600))
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api.post(
+            "/api/calibration/training-jobs/",
+            {"model_name": "confidence_calibrator", "method": "isotonic", "min_samples": 500},
+            format="json",
+        )
+
+    job = TrainingJob.objects.get(pk=response.json()["id"])
+    assert len(callbacks) >= 1
+    assert job.state == "SUCCEEDED"
+    assert job.model_version.number == 1
