@@ -221,7 +221,9 @@ def _anchor_on_commit(tenant_id: int) -> None:
         ledger_anchor_head(tenant_id=tenant_id)
 
     anchor.ledger_anchor_tenant = tenant_id  # type: ignore[attr-defined]
-    transaction.on_commit(anchor)
+    # robust: the change is committed whatever happens here; a failed anchoring is logged and
+    # the scheduled anchoring (ledger_anchor_heads) signs the head later.
+    transaction.on_commit(anchor, robust=True)
 
 
 def sign_anchor(*, tenant_id: int, seq: int, head_hash: str) -> str:
