@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.conftest import CHROMIUM
 
@@ -32,10 +33,15 @@ def browser(live_server, monkeypatch):
     # Playwright's sync API keeps an event loop running in this thread; the test's own ORM
     # calls are still synchronous, so Django's async guard must stand aside while it runs.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Django keeps connections in asgiref context-locals, and Playwright's running loop is a
+    # different context: close them on each side, or one is orphaned and PostgreSQL refuses
+    # to drop the test database at the end of the session.
+    connections.close_all()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+        connections.close_all()
 
 
 class Page:
