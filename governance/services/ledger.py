@@ -92,9 +92,19 @@ def iso_utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _parse_float(text: str) -> float | int:
+    # PostgreSQL's jsonb prints numbers without an exponent, so 1e+16 reads back as the
+    # integer 10000000000000000. Every float that large is integral: store it as the integer
+    # up front so the hashed payload is the one the column returns.
+    value = float(text)
+    if abs(value) >= 1e16:
+        return int(value)
+    return value
+
+
 def normalise_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload as it will read back from the JSON column (so the hash is reproducible)."""
-    return json.loads(canonical_json(payload))
+    return json.loads(canonical_json(payload), parse_float=_parse_float)
 
 
 def entry_body(

@@ -116,6 +116,15 @@ def test_the_hash_is_sha256_over_canonical_json(tenant):
 
 
 @pytest.mark.django_db
+def test_numbers_of_every_magnitude_verify_after_a_round_trip_through_the_column(tenant):
+    payload = {"big": 1e16, "huge": -2.5e300, "tiny": 1e-07, "int": 10**20, "x": 0.1}
+    entry = ledger_append(tenant=tenant, kind="test.numbers", actor=ACTOR, payload=payload)
+
+    assert ledger_verify(tenant_id=tenant.pk).ok
+    assert LedgerEntry.objects.get(pk=entry.pk).payload["tiny"] == 1e-07
+
+
+@pytest.mark.django_db
 def test_the_orm_refuses_to_update_or_delete_an_entry(tenant):
     entry = append_many(tenant, 1)[0]
     entry.kind = "forged"
