@@ -101,13 +101,16 @@ class _Plot:
             f'stroke="{INK}" stroke-width="1"/>'
         )
 
-    def hline(self, value: float, label: str, color: str, *, dash="6 4"):
+    def hline(self, value: float, label: str, color: str, *, dash="6 4", label_left=False):
         py = self.y(value)
         self.add(
             f'<line x1="{self.left}" y1="{py:.1f}" x2="{self.right}" y2="{py:.1f}" '
             f'stroke="{color}" stroke-width="1.5" stroke-dasharray="{dash}" class="hline"/>'
         )
-        self.text(self.right - 4, py - 4, label, anchor="end", color=color, size=10)
+        if label_left:
+            self.text(self.left + 4, py + 12, label, color=color, size=10)
+        else:
+            self.text(self.right - 4, py - 4, label, anchor="end", color=color, size=10)
 
     def vline(self, value: float, label: str, color: str, *, dash="6 4", label_y=None):
         px = self.x(value)
@@ -194,7 +197,7 @@ def _time_axis(
 
 def kpi_chart(
     *,
-    rates: Sequence[float],
+    rates: Sequence[float | None],
     baseline: tuple[int, int],
     window: tuple[int, int],
     baseline_rate: float | None,
@@ -205,10 +208,12 @@ def kpi_chart(
     """A KPI's rolling rate by event index, with the baseline and recent windows shaded and
     the baseline rate, the current rate and the firing threshold as lines.
 
-    ``baseline`` and ``window`` are half-open index ranges into ``rates``."""
-    if not rates:
+    ``baseline`` and ``window`` are half-open index ranges into ``rates``; a None rate (a
+    rolling window still filling up) is not drawn."""
+    points = [(i, rate) for i, rate in enumerate(rates) if rate is not None]
+    if not points:
         return empty_chart(title, "no KPI events yet")
-    top = max([*rates, baseline_rate or 0, current_rate or 0, threshold_rate or 0])
+    top = max([*(r for _, r in points), baseline_rate or 0, current_rate or 0, threshold_rate or 0])
     high = 1.0 if top <= 1.0 else top * 1.1
     plot = _Plot(title=title, x_range=(0, max(len(rates) - 1, 1)), y_range=(0, high))
     plot.axes(
@@ -216,11 +221,11 @@ def kpi_chart(
     )
     plot.band(baseline[0], max(baseline[1] - 1, baseline[0]), "baseline window", BASELINE)
     plot.band(window[0], max(window[1] - 1, window[0]), "recent window", WINDOW)
-    plot.polyline(list(enumerate(rates)), LINE)
+    plot.polyline(points, LINE)
     if baseline_rate is not None:
         plot.hline(baseline_rate, f"baseline {_num(baseline_rate)}", BASELINE)
     if threshold_rate is not None:
-        plot.hline(threshold_rate, f"fires below {_num(threshold_rate)}", DANGER)
+        plot.hline(threshold_rate, f"fires below {_num(threshold_rate)}", DANGER, label_left=True)
     if current_rate is not None:
         plot.hline(current_rate, f"current {_num(current_rate)}", WINDOW, dash="2 3")
     return plot.render(

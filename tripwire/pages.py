@@ -15,14 +15,15 @@ from tripwire.models import RegressionPolicy, RegressionState
 from tripwire.selectors import kpi_window
 
 
-def rolling(values: list[float], span: int) -> list[float]:
-    """Trailing mean over ``span`` values (shorter at the start)."""
-    out, total = [], 0.0
+def rolling(values: list[float], span: int) -> list[float | None]:
+    """Trailing mean over ``span`` values; None until the first ``span`` values are in."""
+    out: list[float | None] = []
+    total = 0.0
     for i, value in enumerate(values):
         total += value
         if i >= span:
             total -= values[i - span]
-        out.append(total / min(i + 1, span))
+        out.append(total / span if i + 1 >= span else None)
     return out
 
 

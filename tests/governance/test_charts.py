@@ -143,3 +143,18 @@ def test_titles_are_escaped():
 
     assert "<script>" not in svg
     assert parse(svg).find(f"{SVG}title").text == '<script>alert("x")</script>'
+
+
+def test_the_kpi_chart_skips_rates_still_filling_their_rolling_window():
+    root = parse(
+        charts.kpi_chart(
+            rates=[None, None, 0.5, 0.6],
+            baseline=(0, 2),
+            window=(2, 4),
+            baseline_rate=0.5,
+            current_rate=0.6,
+            threshold_rate=0.4,
+        )
+    )
+
+    assert len(of_class(root, "polyline", "series")[0].get("points").split()) == 2
