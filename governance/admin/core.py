@@ -13,6 +13,7 @@ from governance.admin.base import (
     has_reviewer_perm,
     run_bulk_service,
 )
+from governance.control_room import collect_version_sections, decide_url
 from governance.models import (
     ApiToken,
     Checkpoint,
@@ -180,6 +181,7 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
         "deactivated_at",
         "approvals_view",
         "diff_view",
+        "review_sections",
         "history_view",
     ]
     exclude = ["payload", "created_by", "activated_by"]
@@ -226,18 +228,64 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
 
     @admin.display(description="history (ledger)")
     def history_view(self, obj):
-        entries = selectors.ledger_for_subject(subject=obj)
+        entries = list(selectors.ledger_for_subject(subject=obj))
+        rows = format_html_join(
+            "",
+            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            ((e.seq, e.created_at, e.kind, e.actor, json.dumps(e.payload)[:300]) for e in entries),
+        )
+        chains = [e for e in entries if isinstance(e.payload.get("chain"), list)]
         return format_html(
-            "<table>{}</table>",
-            format_html_join(
-                "",
-                "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            '<p><a href="{}">Diff and decide →</a></p><table>{}</table>{}',
+            decide_url(obj),
+            rows,
+            format_html_join("", "{}", ((_provenance_table(e),) for e in chains)),
+        )
+
+    @admin.display(description="findings, sandbox report and provenance")
+    def review_sections(self, obj):
+        sections = collect_version_sections(version=obj)
+        if not sections:
+            return "—"
+        return format_html_join(
+            "",
+            "<h3>{}</h3><table>{}</table>",
+            (
                 (
-                    (e.seq, e.created_at, e.kind, e.actor, json.dumps(e.payload)[:300])
-                    for e in entries
-                ),
+                    section.title,
+                    format_html_join(
+                        "",
+                        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        ((r.label, r.value, r.detail) for r in section.rows),
+                    ),
+                )
+                for section in sections
             ),
         )
+
+
+def _provenance_table(entry) -> str:
+    """The learning loop's failure -> proposal -> sandbox -> promotion chain, step by step,
+    read from the ledger payload alone (governance never imports learning)."""
+    return format_html(
+        "<h3>Provenance (ledger #{})</h3><table><tr><th>step</th><th>id</th><th>ledger #</th>"
+        "<th>sha256</th></tr>{}</table>",
+        entry.seq,
+        format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    step.get("step", ""),
+                    step.get("id", ""),
+                    step.get("ledger_seq", step.get("seq", "")),
+                    str(step.get("sha256", ""))[:16],
+                )
+                for step in entry.payload["chain"]
+                if isinstance(step, dict)
+            ),
+        ),
+    )
 
 
 class CheckpointStateFilter(admin.SimpleListFilter):

@@ -171,6 +171,12 @@ def _lock_head(tenant_id: int) -> LedgerHead:
     return head
 
 
+def ledger_lock(*, tenant_id: int) -> None:
+    """Take the tenant's append lock now (held to the end of the transaction), for a service
+    that must order it before its own row locks."""
+    _lock_head(tenant_id)
+
+
 @transaction.atomic
 def ledger_append(
     *,

@@ -24,7 +24,7 @@ from governance.models import (
 )
 from governance.schemas import schema_incompatibilities, validate_payload
 from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
-from governance.services.ledger import Actor, ledger_append
+from governance.services.ledger import Actor, ledger_append, ledger_lock
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -366,8 +366,11 @@ def _switch_active(
     reason: str,
     now: dt.datetime,
 ) -> ConfigVersion:
-    # Lock the family row first: it serializes every activation of this family, so two
-    # concurrent activations run one after the other and leave exactly one ACTIVE.
+    # Lock order: the tenant's ledger head, then the family row. Callers such as a tripwire's
+    # automatic rollback may already hold the head (they appended first); taking it first here
+    # too means the two locks are always acquired in the same order, so no deadlock. The family
+    # row serializes activations: two concurrent ones run in turn and leave exactly one ACTIVE.
+    ledger_lock(tenant_id=version.tenant_id)
     ConfigFamily.objects.select_for_update().get(pk=version.family_id)
     version = _lock(version)
     previous = _current_active(version)

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from governance.models import CheckpointState, VersionState
 from governance.services.checkpoints import checkpoint_open
-from governance.services.ledger import Actor
+from governance.services.ledger import Actor, ledger_append
 from governance.services.versions import version_activate, version_approve, version_register
 from tests.factories import scoring_payload
 
@@ -216,3 +216,31 @@ def test_the_checkpoint_queue_opens_on_pending_and_can_show_every_state(client, 
 
     assert [c.pk for c in default] == [pending.pk]
     assert {c.pk for c in everything} == {pending.pk, done.pk}
+
+
+def test_the_version_page_shows_a_provenance_chain_step_by_step(client, reviewer, proposal):
+    ledger_append(
+        tenant=proposal.tenant,
+        kind="learning.provenance",
+        actor=Actor.system("learning-loop"),
+        subject=proposal,
+        payload={
+            "chain": [
+                {
+                    "step": "failure",
+                    "id": "failure_case_7_run_1",
+                    "ledger_seq": 4,
+                    "sha256": "ab" * 32,
+                },
+                {"step": "promotion", "id": "proposal_case_7", "ledger_seq": 9},
+            ]
+        },
+    )
+    client.force_login(reviewer)
+
+    page = client.get(change_url(proposal)).content.decode()
+
+    assert "Provenance" in page
+    assert "failure_case_7_run_1" in page
+    assert "proposal_case_7" in page
+    assert "Diff and decide" in page
