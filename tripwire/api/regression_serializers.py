@@ -34,6 +34,8 @@ class TierSerializer(StrictSerializer):
 
 class RegressionPolicySerializer(serializers.ModelSerializer):
     tiers = TierSerializer(many=True)
+    # Empty when the action is not ROLLBACK: a slug pattern in the schema would forbid "".
+    rollback_family = serializers.CharField(read_only=True)
 
     class Meta:
         model = RegressionPolicy
