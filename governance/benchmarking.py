@@ -84,3 +84,68 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
 def require_postgres() -> None:
     if connection.vendor != "postgresql":
         raise RuntimeError("this benchmark needs PostgreSQL (run it with `make benchmark`)")
+
+
+def bench_tenant(label: str):
+    """A fresh tenant per benchmark run (ledger rows can never be deleted, so no reuse)."""
+    import uuid
+
+    from governance.models import Tenant
+
+    return Tenant.objects.create(slug=f"bench-{label}-{uuid.uuid4().hex[:8]}", name=label)
+
+
+@contextmanager
+def serve_wsgi(app=None) -> Iterator[int]:
+    """The project's WSGI app (or ``app``) on 127.0.0.1 in a threaded server; yields the port."""
+    import socket
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler
+
+    from django.core.servers.basehttp import ThreadedWSGIServer
+    from django.core.wsgi import get_wsgi_application
+
+    class QuietHandler(WSGIRequestHandler):
+        def setup(self) -> None:
+            # As gunicorn does: without TCP_NODELAY the response's header and body writes
+            # meet the client's delayed ACK (about 40 ms per request).
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().setup()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
+    server.set_app(app or get_wsgi_application())
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def post_batches(*, port: int, path: str, token: str, bodies: list[bytes]) -> float:
+    """POST each JSON body over one keep-alive connection after a warm-up post of the first;
+    returns the seconds the timed posts took. Any answer but 201 aborts the benchmark."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post(body: bytes) -> None:
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        content = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"batch refused: {response.status} {content[:300]!r}")
+
+    try:
+        post(bodies[0])  # warm-up: connection, token cache, query plans
+        start = time.perf_counter()
+        for body in bodies:
+            post(body)
+        return time.perf_counter() - start
+    finally:
+        conn.close()

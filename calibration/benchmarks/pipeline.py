@@ -33,8 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calibration.services.pipeline import metrics_collect
-from governance.benchmarking import Figure, benchmark, best_of, require_postgres
-from governance.models import Tenant
+from governance.benchmarking import Figure, bench_tenant, benchmark, best_of, require_postgres
 from governance.services.ledger import Actor
 from governance.services.tenancy import api_token_create
 from governance.services.versions import version_activate, version_approve, version_register
@@ -78,10 +77,6 @@ urlpatterns = [
 ]
 
 
-def _tenant(label: str) -> Tenant:
-    return Tenant.objects.create(slug=f"bench-{label}-{uuid.uuid4().hex[:8]}", name=label)
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, *args):
         pass
@@ -116,7 +111,7 @@ def _timed_posts(port: int, url: str, body: bytes, token: str, n: int) -> list[f
 
 @benchmark("score_endpoint")
 def score_endpoint(*, scale: float = 1.0) -> list[Figure]:
-    tenant = _tenant("score")
+    tenant = bench_tenant("score")
     _, token = api_token_create(tenant=tenant, name="bench", actor=ACTOR)
     reviewer = get_user_model().objects.create_superuser(
         username=f"bench-{uuid.uuid4().hex[:8]}", password=uuid.uuid4().hex
@@ -229,7 +224,7 @@ GROUP BY name
 @benchmark("collect_metrics")
 def collect_metrics(*, scale: float = 1.0) -> list[Figure]:
     require_postgres()
-    tenant = _tenant("metrics")
+    tenant = bench_tenant("metrics")
     n = max(1000, int(1_000_000 * scale))
     end = timezone.now().replace(microsecond=0)
     params = {"tenant": tenant.pk, "n": n, "end": end, "start": end - dt.timedelta(days=30)}

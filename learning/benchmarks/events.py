@@ -11,19 +11,21 @@ raw SQL through a bare cursor. The rows are generated in the database with
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import threading
 import time
-import uuid
 
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-from django.core.wsgi import get_wsgi_application
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
-from governance.benchmarking import Figure, benchmark, best_of, require_postgres
-from governance.models import Tenant
+from governance.benchmarking import (
+    Figure,
+    bench_tenant,
+    benchmark,
+    best_of,
+    post_batches,
+    require_postgres,
+    serve_wsgi,
+)
 from governance.services.ledger import Actor
 from governance.services.tenancy import api_token_create
 from learning.models import LearningEvent
@@ -43,23 +45,6 @@ COPY_COLUMNS = (
     "event_id",
     "recorded_at",
 )
-
-
-def _tenant(label: str) -> Tenant:
-    return Tenant.objects.create(slug=f"bench-{label}-{uuid.uuid4().hex[:8]}", name=label)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _serve() -> tuple[ThreadedWSGIServer, int]:
-    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=True)
-    server.set_app(get_wsgi_application())
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
 
 
 def _batch(i: int, size: int) -> list[dict]:
@@ -93,29 +78,12 @@ def event_ingest(*, scale: float = 1.0) -> list[Figure]:
     size = 1000
     batches = max(5, int(50 * scale))
     payloads = [json.dumps({"events": _batch(i, size)}).encode() for i in range(batches)]
-    ours_tenant, raw_tenant = _tenant("events-http"), _tenant("events-copy")
+    ours_tenant, raw_tenant = bench_tenant("events-http"), bench_tenant("events-copy")
     _, token = api_token_create(tenant=ours_tenant, name="bench", actor=Actor.system("bench"))
-    server, port = _serve()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-        def post(body: bytes) -> None:
-            conn.request("POST", "/api/learning/events/batch", body, headers)
-            response = conn.getresponse()
-            content = response.read()
-            if response.status != 201:
-                raise RuntimeError(f"batch refused: {response.status} {content[:300]!r}")
-
-        post(payloads[0])  # warm-up (connection, token cache, query plans)
-        start = time.perf_counter()
-        for body in payloads:
-            post(body)
-        ours_seconds = time.perf_counter() - start
-        conn.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_wsgi() as port:
+        ours_seconds = post_batches(
+            port=port, path="/api/learning/events/batch", token=token, bodies=payloads
+        )
 
     # The baseline writes the same rows (typed columns already extracted) with a bare COPY.
     rows = [
@@ -193,7 +161,7 @@ LIMIT %s
 def event_query(*, scale: float = 1.0) -> list[Figure]:
     require_postgres()
     total = max(50_000, int(5_000_000 * scale))
-    tenant = _tenant("events-query")
+    tenant = bench_tenant("events-query")
     start = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(SEED_SQL, {"tenant": tenant.pk, "t0": T0, "n": total})

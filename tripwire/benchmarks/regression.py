@@ -8,20 +8,20 @@ against the raw SQL of the same windows (the window query through a bare cursor)
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import socket
-import threading
 import time
-import uuid
 
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-from django.core.wsgi import get_wsgi_application
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from governance.benchmarking import Figure, benchmark, require_postgres
-from governance.models import Tenant
+from governance.benchmarking import (
+    Figure,
+    bench_tenant,
+    benchmark,
+    post_batches,
+    require_postgres,
+    serve_wsgi,
+)
 from governance.services.ledger import Actor
 from governance.services.tenancy import api_token_create
 from tripwire.models import KPIEvent, RegressionPolicy, RegressionState
@@ -29,29 +29,6 @@ from tripwire.selectors import kpi_window_sql
 from tripwire.services.regression import regression_evaluate
 
 COLUMNS = ("tenant_id", "domain", "metric", "success", "value", "event_id", "actor", "created_at")
-
-
-def _tenant(label: str) -> Tenant:
-    return Tenant.objects.create(slug=f"bench-{label}-{uuid.uuid4().hex[:8]}", name=label)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def setup(self) -> None:
-        # As gunicorn does on its listening socket: without TCP_NODELAY the response's
-        # header and body writes meet the client's delayed ACK (about 40 ms per request).
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().setup()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _serve() -> tuple[ThreadedWSGIServer, int]:
-    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=True)
-    server.set_app(get_wsgi_application())
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
 
 
 def _batch(i: int, size: int) -> list[dict]:
@@ -72,29 +49,12 @@ def kpi_ingest(*, scale: float = 1.0) -> list[Figure]:
     size = 1000
     batches = max(5, int(50 * scale))
     payloads = [json.dumps({"events": _batch(i, size)}).encode() for i in range(batches)]
-    ours_tenant, raw_tenant = _tenant("kpi-http"), _tenant("kpi-copy")
+    ours_tenant, raw_tenant = bench_tenant("kpi-http"), bench_tenant("kpi-copy")
     _, token = api_token_create(tenant=ours_tenant, name="bench", actor=Actor.system("bench"))
-    server, port = _serve()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-        def post(body: bytes) -> None:
-            conn.request("POST", "/api/governance/regression/kpi/batch", body, headers)
-            response = conn.getresponse()
-            content = response.read()
-            if response.status != 201:
-                raise RuntimeError(f"batch refused: {response.status} {content[:300]!r}")
-
-        post(payloads[0])  # warm-up (connection, token cache, query plans)
-        start = time.perf_counter()
-        for body in payloads:
-            post(body)
-        ours_seconds = time.perf_counter() - start
-        conn.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_wsgi() as port:
+        ours_seconds = post_batches(
+            port=port, path="/api/governance/regression/kpi/batch", token=token, bodies=payloads
+        )
 
     rows = [
         [
@@ -173,7 +133,7 @@ def tripwire_eval(*, scale: float = 1.0) -> list[Figure]:
     window and the baseline before it) with plain SQL through a bare cursor."""
     require_postgres()
     small, large = int(100_000 * scale), int(2_000_000 * scale)
-    tenant = _tenant("tripwire-eval")
+    tenant = bench_tenant("tripwire-eval")
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     policy = RegressionPolicy.objects.create(
         tenant=tenant,
