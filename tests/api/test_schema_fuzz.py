@@ -55,7 +55,7 @@ def reviewer_token(tenant, reviewer):
     return raw
 
 
-def _call_and_check(case, token: str) -> None:
+def check_response_against_schema(case, token: str) -> None:
     response = case.call(headers={"Authorization": f"Bearer {token}"})
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
@@ -72,11 +72,11 @@ FUZZ_SETTINGS = settings(
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_no_input_gives_a_server_error_or_breaks_the_response_schema(case, machine_token):
-    _call_and_check(case, machine_token)
+    check_response_against_schema(case, machine_token)
 
 
 @pytest.mark.django_db
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_a_reviewers_input_gives_no_server_error_or_schema_break(case, reviewer_token):
-    _call_and_check(case, reviewer_token)
+    check_response_against_schema(case, reviewer_token)
