@@ -19,8 +19,8 @@ from governance.models import LedgerEntry, LedgerHead, Tenant
 from governance.services.ledger import (
     GENESIS_HASH,
     Actor,
-    canonical_json,
     entry_body,
+    entry_text,
     iso_utc,
     ledger_anchor_head,
     ledger_append,
@@ -30,10 +30,8 @@ from governance.services.ledger import (
 
 KIND = "benchmark.event"
 ACTOR = Actor.system("benchmark")
-INSERT_SQL = (
-    "INSERT INTO governance_ledgerentry (tenant_id, seq, kind, subject_type, subject_id, actor,"
-    " payload, created_at, prev_hash, hash) VALUES (%s, %s, %s, '', '', %s, %s, %s, %s, %s)"
-)
+# The same row ours writes: the canonical body and its hash (the database generates the rest).
+INSERT_SQL = "INSERT INTO governance_ledgerentry (tenant_id, body, hash) VALUES (%s, %s, %s)"
 
 
 def _payload(i: int) -> dict:
@@ -53,7 +51,7 @@ def _raw_appender(tenant_id: int) -> Callable[[int], None]:
         seq = state["seq"] + 1
         payload = normalise_payload(_payload(i))
         now = timezone.now()
-        body = entry_body(
+        body = entry_text(
             tenant_id=tenant_id,
             seq=seq,
             kind=KIND,
@@ -64,21 +62,9 @@ def _raw_appender(tenant_id: int) -> Callable[[int], None]:
             created_at=iso_utc(now),
             prev_hash=state["prev"],
         )
-        digest = hashlib.sha256(body).hexdigest()
+        digest = hashlib.sha256(body.encode()).hexdigest()
         with connection.cursor() as cursor:
-            cursor.execute(
-                INSERT_SQL,
-                [
-                    tenant_id,
-                    seq,
-                    KIND,
-                    ACTOR.label,
-                    canonical_json(payload),
-                    now,
-                    state["prev"],
-                    digest,
-                ],
-            )
+            cursor.execute(INSERT_SQL, [tenant_id, body, digest])
         state["seq"], state["prev"] = seq, digest
 
     return append
@@ -163,40 +149,24 @@ def _seed_chain(tenant_id: int, n: int) -> list[bytes]:
     prev = GENESIS_HASH
     bodies: list[bytes] = []
     with connection.cursor() as cursor:
-        copy_sql = (
-            "COPY governance_ledgerentry (tenant_id, seq, kind, subject_type, subject_id,"
-            " actor, payload, created_at, prev_hash, hash) FROM STDIN"
-        )
+        copy_sql = "COPY governance_ledgerentry (tenant_id, body, hash) FROM STDIN"
         with cursor.cursor.copy(copy_sql) as copy:
             for seq in range(1, n + 1):
                 created = start + dt.timedelta(seconds=seq, microseconds=seq % 997)
-                payload = normalise_payload(_payload(seq))
-                body = entry_body(
+                text = entry_text(
                     tenant_id=tenant_id,
                     seq=seq,
                     kind=KIND,
                     subject_type="governance.configversion",
                     subject_id=str(seq),
                     actor=ACTOR.label,
-                    payload=payload,
+                    payload=normalise_payload(_payload(seq)),
                     created_at=iso_utc(created),
                     prev_hash=prev,
                 )
+                body = text.encode()
                 digest = hashlib.sha256(body).hexdigest()
-                copy.write_row(
-                    (
-                        tenant_id,
-                        seq,
-                        KIND,
-                        "governance.configversion",
-                        str(seq),
-                        ACTOR.label,
-                        canonical_json(payload),
-                        created,
-                        prev,
-                        digest,
-                    )
-                )
+                copy.write_row((tenant_id, text, digest))
                 bodies.append(body)
                 prev = digest
         LedgerHead.objects.update_or_create(tenant_id=tenant_id, defaults={"seq": n, "hash": prev})

@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, Tenant
+from governance.models.ledger import DERIVED_COLUMNS
 
 GENESIS_HASH = "0" * 64
 
@@ -107,7 +108,7 @@ def normalise_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return json.loads(canonical_json(payload), parse_float=_parse_float)
 
 
-def entry_body(
+def entry_text(
     *,
     tenant_id: int,
     seq: int,
@@ -118,8 +119,9 @@ def entry_body(
     payload: dict[str, Any],
     created_at: str,
     prev_hash: str,
-) -> bytes:
-    """The canonical bytes of one entry (``created_at`` already as :func:`iso_utc` text)."""
+) -> str:
+    """The canonical JSON of one entry (``created_at`` already as :func:`iso_utc` text): what
+    the ``body`` column stores and, UTF-8 encoded, what the chain hashes."""
     return _CANONICAL.encode(
         {
             "tenant": tenant_id,
@@ -132,7 +134,12 @@ def entry_body(
             "created_at": created_at,
             "prev_hash": prev_hash,
         }
-    ).encode()
+    )
+
+
+def entry_body(**fields: Any) -> bytes:
+    """The canonical bytes of one entry (the arguments of :func:`entry_text`)."""
+    return entry_text(**fields).encode()
 
 
 def entry_hash(
@@ -196,7 +203,7 @@ def ledger_append(
     body = normalise_payload(payload or {})
     head = _lock_head(tenant_id)
     seq = head.seq + 1
-    digest = entry_hash(
+    text = entry_text(
         tenant_id=tenant_id,
         seq=seq,
         kind=kind,
@@ -204,21 +211,13 @@ def ledger_append(
         subject_id=str(subject_id),
         actor=actor.label,
         payload=body,
-        created_at=created_at,
+        created_at=iso_utc(created_at),
         prev_hash=head.hash,
     )
-    entry = LedgerEntry.objects.create(
-        tenant_id=tenant_id,
-        seq=seq,
-        kind=kind,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        actor=actor.label,
-        payload=body,
-        created_at=created_at,
-        prev_hash=head.hash,
-        hash=digest,
-    )
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    # Only the body and its hash are written: the database generates every readable column
+    # from the body (and returns them on the INSERT).
+    entry = LedgerEntry.objects.create(tenant_id=tenant_id, body=text, hash=digest)
     head.seq, head.hash = seq, digest
     head.save(update_fields=["seq", "hash"])
     _anchor_on_commit(tenant_id)
@@ -324,58 +323,129 @@ class VerifyResult:
         return self.first_broken_seq is None and not self.problem
 
 
-_VERIFY_SQL_POSTGRES = """
-SELECT seq, kind, subject_type, subject_id, actor, payload,
-       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-       prev_hash, hash
-FROM governance_ledgerentry
-WHERE tenant_id = %s AND seq > %s
-ORDER BY seq
-LIMIT %s
+_TABLE = LedgerEntry._meta.db_table
+
+# The whole chain in one statement, which PostgreSQL runs as a parallel scan and hash join:
+# every body hashes to its row's hash, names its row's tenant, and carries the hash of the
+# entry one seq before it (genesis for seq 1). A missing entry leaves its successor without a
+# predecessor. Returns the row count, the highest seq, and the lowest seq that fails.
+_CHAIN_SQL_POSTGRES = f"""
+SELECT count(*), coalesce(max(e.seq), 0), min(e.seq) FILTER (
+    WHERE encode(sha256(convert_to(e.body, 'UTF8')), 'hex') <> e.hash
+       OR e.body_tenant_id IS DISTINCT FROM e.tenant_id
+       OR e.prev_hash IS DISTINCT FROM (CASE WHEN e.seq = 1 THEN %(genesis)s ELSE p.hash END)
+)
+FROM {_TABLE} e
+LEFT JOIN {_TABLE} p ON p.tenant_id = e.tenant_id AND p.seq = e.seq - 1
+WHERE e.tenant_id = %(tenant)s
+"""
+
+_DUPLICATE_SQL = f"""
+SELECT seq FROM {_TABLE} WHERE tenant_id = %s GROUP BY seq HAVING count(*) > 1
+ORDER BY seq LIMIT 1
 """
 
 
-def _iter_entries(tenant_id: int, chunk: int = 20000) -> Iterator[tuple]:
-    """Every entry of the tenant in seq order as ``(seq, kind, subject_type, subject_id, actor,
-    payload, created_at_iso, prev_hash, hash)``, in keyset-paginated chunks (bounded memory).
-    On PostgreSQL a raw query formats the timestamp and returns the JSON as text, so a row
-    costs no ORM conversion: verification time is dominated by hashing."""
-    last = 0
-    if connection.vendor == "postgresql":
-        loads = json.loads
-        while True:
-            with connection.cursor() as cursor:
-                cursor.execute(_VERIFY_SQL_POSTGRES, [tenant_id, last, chunk])
-                rows = cursor.fetchall()
-            if not rows:
-                return
-            for seq, kind, s_type, s_id, actor, payload, created, prev_hash, digest in rows:
-                if isinstance(payload, str):
-                    payload = loads(payload)
-                yield seq, kind, s_type, s_id, actor, payload, created, prev_hash, digest
-            last = rows[-1][0]
-    fields = (
-        "seq",
-        "kind",
-        "subject_type",
-        "subject_id",
-        "actor",
-        "payload",
-        "created_at",
-        "prev_hash",
-        "hash",
-    )
-    while True:
-        rows = list(
-            LedgerEntry.objects.filter(tenant_id=tenant_id, seq__gt=last)
-            .order_by("seq")
-            .values_list(*fields)[:chunk]
+def _derivation_problem() -> str:
+    """On PostgreSQL, that every readable column is still generated from ``body`` by the
+    expression the model defines. Someone able to run DDL could otherwise drop a generation
+    expression and rewrite a column that the hash no longer covers. The expected expressions
+    are read back from a temporary table built from the model's own definitions, so the
+    comparison does not depend on how a PostgreSQL version prints them."""
+    if connection.vendor != "postgresql":
+        return ""
+    derived = [LedgerEntry._meta.get_field(name) for name in DERIVED_COLUMNS]
+    columns = []
+    for field in derived:
+        expression, params = field.generated_sql(connection)
+        assert not params, "a derived column's expression is a literal SQL template"
+        columns.append(
+            f"{connection.ops.quote_name(field.column)} {field.db_type(connection)}"
+            f" GENERATED ALWAYS AS ({expression}) STORED"
         )
-        if not rows:
-            return
-        for row in rows:
-            yield (*row[:6], iso_utc(row[6]), row[7], row[8])
-        last = rows[-1][0]
+    catalog = """
+        SELECT a.attname, a.attgenerated, pg_get_expr(d.adbin, d.adrelid)
+        FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE govloop_ledger_shape (body text, "
+            + ", ".join(columns)
+            + ") ON COMMIT DROP"
+        )
+        cursor.execute(catalog, ["pg_temp.govloop_ledger_shape"])
+        expected = {name: (gen, expr) for name, gen, expr in cursor.fetchall()}
+        cursor.execute(catalog, [_TABLE])
+        actual = {name: (gen, expr) for name, gen, expr in cursor.fetchall()}
+        cursor.execute("DROP TABLE pg_temp.govloop_ledger_shape")
+    for field in derived:
+        if actual.get(field.column) != expected[field.column]:
+            return (
+                f"column {field.column} is no longer generated from the hashed body"
+                " (the table's definition was altered)"
+            )
+    return ""
+
+
+def _chain_postgres(tenant_id: int) -> tuple[int, int, int | None]:
+    with connection.cursor() as cursor:
+        cursor.execute(_CHAIN_SQL_POSTGRES, {"tenant": tenant_id, "genesis": GENESIS_HASH})
+        count, last, first_bad = cursor.fetchone()
+        if first_bad is None and count != last:
+            # More rows than seqs: a forked chain (possible only with the unique constraint
+            # dropped).
+            cursor.execute(_DUPLICATE_SQL, [tenant_id])
+            row = cursor.fetchone()
+            first_bad = row[0] if row else 1
+    return count, last, first_bad
+
+
+def _chain_python(tenant_id: int, chunk: int = 20000) -> tuple[int, int, int | None]:
+    """The same checks as ``_CHAIN_SQL_POSTGRES``, in seq order, for SQLite."""
+    sha256 = hashlib.sha256
+    prev, expected_seq, count = GENESIS_HASH, 1, 0
+    rows = LedgerEntry.objects.filter(tenant_id=tenant_id).order_by("seq")
+    while True:
+        batch = list(
+            rows.filter(seq__gte=expected_seq).values_list(
+                "seq", "body_tenant_id", "prev_hash", "body", "hash"
+            )[:chunk]
+        )
+        if not batch:
+            return count, expected_seq - 1, None
+        for seq, body_tenant, prev_hash, body, digest in batch:
+            if (
+                seq != expected_seq
+                or body_tenant != tenant_id
+                or prev_hash != prev
+                or sha256(body.encode()).hexdigest() != digest
+            ):
+                return count, expected_seq - 1, min(seq, expected_seq)
+            prev, expected_seq, count = digest, expected_seq + 1, count + 1
+
+
+def _diagnose(tenant_id: int, seq: int) -> tuple[int, str]:
+    """Name what is wrong at ``seq``, the lowest seq the chain check flagged."""
+    rows = {
+        row[0]: row
+        for row in LedgerEntry.objects.filter(
+            tenant_id=tenant_id, seq__in=[seq - 1, seq]
+        ).values_list("seq", "body_tenant_id", "body", "hash")
+    }
+    if seq > 1 and seq - 1 not in rows:
+        return seq - 1, f"entry {seq - 1} is missing"
+    if seq not in rows:
+        return seq, f"entry {seq} is missing"
+    if LedgerEntry.objects.filter(tenant_id=tenant_id, seq=seq).count() > 1:
+        return seq, f"entry {seq} appears more than once (the chain forks)"
+    _, body_tenant, body, digest = rows[seq]
+    if hashlib.sha256(body.encode()).hexdigest() != digest:
+        return seq, f"entry {seq} does not match its hash"
+    if body_tenant != tenant_id:
+        return seq, f"entry {seq} was written for another tenant's chain"
+    return seq, f"entry {seq} does not link to its predecessor"
 
 
 def _file_anchors(tenant_id: int) -> list[dict[str, Any]]:
@@ -397,10 +467,9 @@ def _file_anchors(tenant_id: int) -> list[dict[str, Any]]:
     return found
 
 
-def ledger_verify(*, tenant_id: int) -> VerifyResult:
-    """Recompute the chain and check every anchor (database and file). Names the first broken
-    sequence number: a hash mismatch, a broken link, a gap, or an entry that contradicts a
-    signed anchor."""
+def _verified_anchors(tenant_id: int) -> tuple[dict[int, str], VerifyResult | None]:
+    """Every anchor of the tenant (database and file) as ``{seq: hash}``, or the first one
+    whose signature is not ours."""
     anchors: dict[int, tuple[str, str]] = {}
     for seq, head_hash, signature in LedgerAnchor.objects.filter(tenant_id=tenant_id).values_list(
         "seq", "hash", "signature"
@@ -408,60 +477,65 @@ def ledger_verify(*, tenant_id: int) -> VerifyResult:
         anchors[seq] = (head_hash, signature)
     for record in _file_anchors(tenant_id):
         anchors.setdefault(record["seq"], (record["hash"], record["signature"]))
-
-    result = VerifyResult(tenant_id=tenant_id, entries=0, anchors_checked=0)
     for seq in sorted(anchors):
         head_hash, signature = anchors[seq]
         expected = sign_anchor(tenant_id=tenant_id, seq=seq, head_hash=head_hash)
         if not hmac.compare_digest(expected, signature):
-            result.problem = f"anchor at seq {seq} has an invalid signature"
-            result.first_broken_seq = seq
-            return result
+            return {}, VerifyResult(
+                tenant_id=tenant_id,
+                entries=0,
+                anchors_checked=0,
+                first_broken_seq=seq,
+                problem=f"anchor at seq {seq} has an invalid signature",
+            )
+    return {seq: head_hash for seq, (head_hash, _) in anchors.items()}, None
 
-    # The loop below is the hot path of `verify_ledger` (100,000s of rows): locals only.
-    sha256 = hashlib.sha256
-    encode = _CANONICAL.encode
-    prev = GENESIS_HASH
-    expected_seq = 1
-    for seq, kind, s_type, s_id, actor, payload, created, prev_hash, digest in _iter_entries(
-        tenant_id
-    ):
-        if seq != expected_seq:
-            result.first_broken_seq = expected_seq
-            result.problem = f"entry {expected_seq} is missing"
-            return result
-        body = encode(
-            {
-                "tenant": tenant_id,
-                "seq": seq,
-                "kind": kind,
-                "subject_type": s_type,
-                "subject_id": s_id,
-                "actor": actor,
-                "payload": payload,
-                "created_at": created,
-                "prev_hash": prev_hash,
-            }
+
+def _first_contradicted_anchor(
+    tenant_id: int, anchors: dict[int, str], chunk: int = 10000
+) -> tuple[int | None, str]:
+    """The lowest anchored seq whose entry is missing or has another hash."""
+    seqs = sorted(anchors)
+    for start in range(0, len(seqs), chunk):
+        part = seqs[start : start + chunk]
+        found = dict(
+            LedgerEntry.objects.filter(tenant_id=tenant_id, seq__in=part).values_list("seq", "hash")
         )
-        if prev_hash != prev or sha256(body.encode()).hexdigest() != digest:
-            result.first_broken_seq = seq
-            result.problem = f"entry {seq} does not match its hash or its predecessor"
-            return result
-        anchor = anchors.get(seq)
-        if anchor is not None:
-            result.anchors_checked += 1
-            if anchor[0] != digest:
-                result.first_broken_seq = seq
-                result.problem = f"entry {seq} contradicts its signed anchor"
-                return result
-        result.entries += 1
-        prev = digest
-        expected_seq += 1
+        for seq in part:
+            if seq not in found:
+                return seq, f"anchored entry {seq} is missing from the chain"
+            if found[seq] != anchors[seq]:
+                return seq, f"entry {seq} contradicts its signed anchor"
+    return None, ""
 
-    missing = [seq for seq in anchors if seq >= expected_seq]
-    if missing:
-        result.first_broken_seq = min(missing)
-        result.problem = f"anchored entry {min(missing)} is missing from the chain"
+
+def ledger_verify(*, tenant_id: int) -> VerifyResult:
+    """Check the tenant's chain and every signed anchor (database and file). Names the first
+    broken sequence number: a body that does not match its hash, a broken link, a gap, or an
+    entry that contradicts a signed anchor (a chain rewritten with recomputed hashes)."""
+    anchors, invalid = _verified_anchors(tenant_id)
+    if invalid is not None:
+        return invalid
+    result = VerifyResult(tenant_id=tenant_id, entries=0, anchors_checked=0)
+    problem = _derivation_problem()
+    if problem:
+        result.problem = problem
+        return result
+
+    chain = _chain_postgres if connection.vendor == "postgresql" else _chain_python
+    count, last, first_bad = chain(tenant_id)
+    anchor_seq, anchor_problem = _first_contradicted_anchor(tenant_id, anchors)
+    result.entries = count
+    result.anchors_checked = sum(1 for seq in anchors if seq <= last)
+    if first_bad is not None:
+        first_bad, problem = _diagnose(tenant_id, first_bad)
+        if anchor_seq is None or first_bad <= anchor_seq:
+            result.first_broken_seq, result.problem = first_bad, problem
+            result.entries = first_bad - 1
+            return result
+    if anchor_seq is not None:
+        result.first_broken_seq, result.problem = anchor_seq, anchor_problem
+        result.entries = min(count, anchor_seq - 1)
     return result
 
 

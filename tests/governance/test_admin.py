@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from governance.models import CheckpointState, VersionState
+from governance.models import CheckpointState, LedgerEntry, VersionState
 from governance.services.checkpoints import checkpoint_open
 from governance.services.ledger import Actor, ledger_append
 from governance.services.versions import version_activate, version_approve, version_register
@@ -198,6 +198,20 @@ def test_the_ledger_admin_is_read_only(client, reviewer, proposal):
 
     assert listing.status_code == 200
     assert client.get(reverse("admin:governance_ledgerentry_add")).status_code == 403
+
+
+def test_a_ledger_entry_page_shows_its_columns_and_the_hashed_body(client, reviewer, proposal):
+    entry = LedgerEntry.objects.filter(tenant=proposal.tenant).latest("seq")
+    client.force_login(reviewer)
+
+    page = client.get(reverse("admin:governance_ledgerentry_change", args=[entry.pk]))
+
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert entry.kind in content
+    assert entry.hash in content
+    assert "&quot;prev_hash&quot;:&quot;" in content  # the body, as stored
+    assert 'name="_save"' not in content
 
 
 def test_the_checkpoint_queue_opens_on_pending_and_can_show_every_state(client, reviewer, tenant):

@@ -9,7 +9,8 @@ from django.db import DatabaseError, connection, connections, transaction
 from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError
 from governance.services.ledger import (
     Actor,
-    entry_hash,
+    entry_text,
+    iso_utc,
     ledger_anchor_head,
     ledger_append,
     ledger_verify,
@@ -59,7 +60,7 @@ def rewrite_chain_from(tenant, first_seq, *, payload):
         entries = list(LedgerEntry.objects.filter(tenant=tenant).order_by("seq"))
         prev = entries[first_seq - 2].hash if first_seq > 1 else "0" * 64
         for entry in entries[first_seq - 1 :]:
-            digest = entry_hash(
+            body = entry_text(
                 tenant_id=tenant.pk,
                 seq=entry.seq,
                 kind=entry.kind,
@@ -67,13 +68,13 @@ def rewrite_chain_from(tenant, first_seq, *, payload):
                 subject_id=entry.subject_id,
                 actor=entry.actor,
                 payload=payload,
-                created_at=entry.created_at,
+                created_at=iso_utc(entry.created_at),
                 prev_hash=prev,
             )
+            digest = hashlib.sha256(body.encode()).hexdigest()
             cursor.execute(
-                "UPDATE governance_ledgerentry SET payload = %s, prev_hash = %s, hash = %s"
-                " WHERE id = %s",
-                [json.dumps(payload), prev, digest, entry.pk],
+                "UPDATE governance_ledgerentry SET body = %s, hash = %s WHERE id = %s",
+                [body, digest, entry.pk],
             )
             prev = digest
         enable_guard(cursor)
@@ -112,6 +113,7 @@ def test_the_hash_is_sha256_over_canonical_json(tenant):
         f'"subject_type":"","tenant":{tenant.pk}}}'
     )
 
+    assert entry.body == body
     assert entry.hash == hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -146,7 +148,7 @@ def test_the_orm_refuses_to_update_or_delete_an_entry(tenant):
     "statement",
     [
         pytest.param(
-            "UPDATE governance_ledgerentry SET kind = 'forged' WHERE id = %s", id="update"
+            "UPDATE governance_ledgerentry SET hash = repeat('0', 64) WHERE id = %s", id="update"
         ),
         pytest.param("DELETE FROM governance_ledgerentry WHERE id = %s", id="delete"),
     ],
@@ -205,8 +207,8 @@ def test_verify_ledger_reports_a_row_altered_behind_the_triggers_back(tenant):
     with connection.cursor() as cursor:
         disable_guard(cursor)
         cursor.execute(
-            "UPDATE governance_ledgerentry SET payload = '{\"i\": 99}' WHERE tenant_id = %s"
-            " AND seq = 3",
+            "UPDATE governance_ledgerentry SET body = replace(body, '\"i\":2', '\"i\":99')"
+            " WHERE tenant_id = %s AND seq = 3",
             [tenant.pk],
         )
         enable_guard(cursor)
@@ -216,6 +218,90 @@ def test_verify_ledger_reports_a_row_altered_behind_the_triggers_back(tenant):
     assert not ok
     assert "BROKEN at seq 3" in output
     assert ledger_verify(tenant_id=tenant.pk).first_broken_seq == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_refuses_writes_to_a_readable_column_even_behind_the_triggers_back(tenant):
+    entry = append_many(tenant, 1)[0]
+
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        with (
+            pytest.raises(DatabaseError, match="can only be updated to DEFAULT"),
+            transaction.atomic(),
+        ):
+            cursor.execute(
+                "UPDATE governance_ledgerentry SET kind = 'forged' WHERE id = %s", [entry.pk]
+            )
+        enable_guard(cursor)
+    assert LedgerEntry.objects.get(pk=entry.pk).kind == "test.event"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_readable_column_cut_loose_from_the_hashed_body_is_reported(tenant):
+    append_many(tenant, 3)
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        cursor.execute("ALTER TABLE governance_ledgerentry ALTER COLUMN actor DROP EXPRESSION")
+        cursor.execute(
+            "UPDATE governance_ledgerentry SET actor = 'user:mallory' WHERE tenant_id = %s",
+            [tenant.pk],
+        )
+        enable_guard(cursor)
+
+    result = ledger_verify(tenant_id=tenant.pk)
+    ok, output = verify_command(tenant)
+
+    assert not result.ok
+    assert "column actor is no longer generated from the hashed body" in result.problem
+    assert not ok
+    assert "column actor" in output
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_entry_moved_to_another_tenant_breaks_both_chains(tenant, other_tenant):
+    append_many(tenant, 4)
+    append_many(other_tenant, 2)
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        cursor.execute(
+            "UPDATE governance_ledgerentry SET tenant_id = %s WHERE tenant_id = %s AND seq = 3",
+            [other_tenant.pk, tenant.pk],
+        )
+        enable_guard(cursor)
+
+    source = ledger_verify(tenant_id=tenant.pk)
+    target = ledger_verify(tenant_id=other_tenant.pk)
+
+    assert (source.first_broken_seq, source.problem) == (3, "entry 3 is missing")
+    assert target.first_broken_seq == 3
+    assert target.problem == "entry 3 was written for another tenant's chain"
+
+
+@pytest.mark.django_db
+def test_every_readable_column_reads_back_what_the_body_says(tenant):
+    entry = ledger_append(
+        tenant=tenant,
+        kind="test.columns",
+        actor=ACTOR,
+        subject_type="governance.configversion",
+        subject_id="42",
+        payload={"reason": "why", "n": [1, 2.5]},
+    )
+    stored = LedgerEntry.objects.get(pk=entry.pk)
+    body = json.loads(stored.body)
+
+    assert stored.seq == entry.seq == body["seq"] == 1
+    assert (stored.kind, stored.actor) == ("test.columns", "system:test")
+    assert (stored.subject_type, stored.subject_id) == ("governance.configversion", "42")
+    assert stored.payload == body["payload"] == {"reason": "why", "n": [1, 2.5]}
+    assert iso_utc(stored.created_at) == body["created_at"]
+    assert stored.created_at == entry.created_at
+    assert stored.prev_hash == body["prev_hash"] == "0" * 64
+    assert stored.body_tenant_id == tenant.pk
 
 
 @pytest.mark.django_db
