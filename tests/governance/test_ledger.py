@@ -281,6 +281,29 @@ def test_an_entry_moved_to_another_tenant_breaks_both_chains(tenant, other_tenan
     assert target.problem == "entry 3 was written for another tenant's chain"
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_forked_chain_is_reported_at_the_duplicated_seq(tenant):
+    append_many(tenant, 4)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            "ALTER TABLE governance_ledgerentry DROP CONSTRAINT ledger_unique_tenant_seq"
+        )
+        cursor.execute(
+            "INSERT INTO governance_ledgerentry (tenant_id, body, hash)"
+            " SELECT tenant_id, body, hash FROM governance_ledgerentry"
+            " WHERE tenant_id = %s AND seq = 3",
+            [tenant.pk],
+        )
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert result.first_broken_seq == 3
+    assert result.problem == "entry 3 appears more than once (the chain forks)"
+
+
 @pytest.mark.django_db
 def test_every_readable_column_reads_back_what_the_body_says(tenant):
     entry = ledger_append(
