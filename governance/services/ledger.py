@@ -452,12 +452,16 @@ def _file_anchors(tenant_id: int) -> list[dict[str, Any]]:
     path = Path(settings.LEDGER_ANCHOR_FILE)
     if not path.exists():
         return []
+    # The file holds every tenant's anchors, one canonical JSON line per anchored batch: skip
+    # other tenants' lines without parsing them (a prefix match such as tenant 12 for tenant 1
+    # is settled by the exact check below).
+    marker = f'"tenant":{tenant_id}'
     found = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
-            line = line.strip()
-            if not line:
+            if marker not in line:
                 continue
+            line = line.strip()
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:

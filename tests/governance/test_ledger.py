@@ -401,6 +401,25 @@ def test_anchors_are_signed_with_the_environment_key_and_appended_to_the_file(
 
 
 @pytest.mark.django_db
+def test_only_the_tenants_own_lines_of_the_anchor_file_are_checked(tenant, settings, tmp_path):
+    settings.LEDGER_ANCHOR_FILE = tmp_path / "anchors.jsonl"
+    append_many(tenant, 2)
+    ledger_anchor_head(tenant_id=tenant.pk)
+    forged = {"hash": "a" * 64, "seq": 1, "signature": "f" * 64}
+    with (tmp_path / "anchors.jsonl").open("a") as handle:
+        for other in (tenant.pk + 1, int(f"{tenant.pk}7")):  # another id, and one it prefixes
+            handle.write(json.dumps({**forged, "tenant": other}, separators=(",", ":")) + "\n")
+
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert result.ok, result.problem
+    assert result.anchors_checked == 1
+    assert ledger_verify(tenant_id=int(f"{tenant.pk}7")).problem == (
+        "anchor at seq 1 has an invalid signature"
+    )
+
+
+@pytest.mark.django_db
 def test_a_committed_append_batch_is_anchored_once(tenant, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         append_many(tenant, 3)
