@@ -325,85 +325,150 @@ class VerifyResult:
 
 _TABLE = LedgerEntry._meta.db_table
 
-# The whole chain in one statement, which PostgreSQL runs as a parallel scan and hash join:
-# every body hashes to its row's hash, names its row's tenant, and carries the hash of the
-# entry one seq before it (genesis for seq 1). A missing entry leaves its successor without a
-# predecessor. Returns the row count, the highest seq, and the lowest seq that fails.
-_CHAIN_SQL_POSTGRES = f"""
-SELECT count(*), coalesce(max(e.seq), 0), min(e.seq) FILTER (
-    WHERE encode(sha256(convert_to(e.body, 'UTF8')), 'hex') <> e.hash
-       OR e.body_tenant_id IS DISTINCT FROM e.tenant_id
-       OR e.prev_hash IS DISTINCT FROM (CASE WHEN e.seq = 1 THEN %(genesis)s ELSE p.hash END)
+# A chain is checked by one statement of two passes, each returning the row count, the
+# highest seq and the lowest seq that fails (one statement: both passes see one snapshot).
+#
+# Every body hashes to its row's hash and names its row's tenant: a parallel scan.
+# {body_digest} is the body's SHA-256 in hex: the ``body_sha256`` column PostgreSQL generated
+# when the row was written (migration 0007), or, with ``rehash``, computed again now.
+_HASHES_SQL = f"""
+SELECT count(*) AS rows, coalesce(max(seq), 0) AS last, min(seq) FILTER (
+    WHERE {{body_digest}} IS DISTINCT FROM hash
+       OR body_tenant_id IS DISTINCT FROM tenant_id
+) AS failed
+FROM {_TABLE} WHERE tenant_id = %(tenant)s
+"""
+# The digest column, its generation expression as migration 0007 wrote it, and its type; and
+# the source of the one function that expression calls.
+DIGEST_COLUMN = ("body_sha256", "governance_ledger_sha256(body)", "text")
+DIGEST_FUNCTION_SOURCE = (
+    "SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to($1, 'UTF8')), 'hex')"
 )
-FROM {_TABLE} e
-LEFT JOIN {_TABLE} p ON p.tenant_id = e.tenant_id AND p.seq = e.seq - 1
-WHERE e.tenant_id = %(tenant)s
+# The functions a column's generation expression depends on, with their source.
+_GENERATION_FUNCTIONS_SQL = """
+    SELECT p.prosrc
+    FROM pg_attribute a
+    JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+        AND dep.refclassid = 'pg_proc'::regclass
+    JOIN pg_proc p ON p.oid = dep.refobjid
+    WHERE a.attrelid = %s::regclass AND a.attname = %s
 """
 
-_DUPLICATE_SQL = f"""
-SELECT seq FROM {_TABLE} WHERE tenant_id = %s GROUP BY seq HAVING count(*) > 1
-ORDER BY seq LIMIT 1
+# Seqs run 1, 2, 3... with no gap or repeat (each equals its position), and every entry
+# carries its predecessor's hash (genesis for the first): one pass in seq order over the
+# covering unique index (migration 0007), which holds seq, hash and prev_hash, so a table at
+# rest (pages all-visible) is not read a second time.
+_LINKS_SQL = f"""
+SELECT count(*) AS rows, coalesce(max(seq), 0) AS last, min(seq) FILTER (
+    WHERE seq <> position OR prev_hash IS DISTINCT FROM before
+) AS failed
+FROM (
+    SELECT seq, prev_hash, row_number() OVER links AS position,
+           lag(hash, 1, %(genesis)s) OVER links AS before
+    FROM {_TABLE} WHERE tenant_id = %(tenant)s AND seq IS NOT NULL
+    WINDOW links AS (ORDER BY seq)
+) chain
 """
+
+_CHAIN_SQL = f"""
+SELECT links.rows, links.last, least(hashes.failed, links.failed)
+FROM ({_HASHES_SQL}) hashes, ({_LINKS_SQL}) links
+"""
+
+
+def _rehash_sql() -> str:
+    """Every body's SHA-256 computed now. ``textsend`` hands over the text in the session's
+    client encoding without checking it again, which is measurably cheaper than ``convert_to``
+    over a whole chain; it is the body's UTF-8 bytes only when both ends speak UTF-8 (Django's
+    default)."""
+    info = connection.connection.info
+    encodings = {info.parameter_status(name) for name in ("client_encoding", "server_encoding")}
+    body_bytes = "textsend(body)" if encodings == {"UTF8"} else "convert_to(body, 'UTF8')"
+    return f"encode(sha256({body_bytes}), 'hex')"
+
+
+def _chain_postgres(tenant_id: int, *, rehash: bool) -> tuple[int, int, int | None]:
+    connection.ensure_connection()
+    digest = _rehash_sql() if rehash else DIGEST_COLUMN[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHAIN_SQL.format(body_digest=digest),
+            {"tenant": tenant_id, "genesis": GENESIS_HASH},
+        )
+        return cursor.fetchone()
+
+
+_GENERATION_CATALOG_SQL = """
+    SELECT a.attname, a.attgenerated, pg_get_expr(d.adbin, d.adrelid)
+    FROM pg_attribute a
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+"""
+# Per database alias and server version: what the model's expressions read back as.
+_expected_generation_cache: dict[tuple[str, int], dict[str, tuple[str, str]]] = {}
+
+
+def _expected_generation() -> dict[str, tuple[str, str]]:
+    """How PostgreSQL prints the model's own generation expressions, read back from a temporary
+    table built from the field definitions, so the comparison does not depend on how a server
+    version prints them. It depends only on the model and the server, so it is built once."""
+    key = (connection.alias, connection.pg_version)
+    if key not in _expected_generation_cache:
+        column, expression, db_type = DIGEST_COLUMN
+        columns = [f"{column} {db_type} GENERATED ALWAYS AS ({expression}) STORED"]
+        for name in DERIVED_COLUMNS:
+            field = LedgerEntry._meta.get_field(name)
+            expression, params = field.generated_sql(connection)
+            assert not params, "a derived column's expression is a literal SQL template"
+            columns.append(
+                f"{connection.ops.quote_name(field.column)} {field.db_type(connection)}"
+                f" GENERATED ALWAYS AS ({expression}) STORED"
+            )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE govloop_ledger_shape (body text, "
+                + ", ".join(columns)
+                + ") ON COMMIT DROP"
+            )
+            cursor.execute(_GENERATION_CATALOG_SQL, ["pg_temp.govloop_ledger_shape"])
+            shape = {name: (gen, expr) for name, gen, expr in cursor.fetchall()}
+            cursor.execute("DROP TABLE pg_temp.govloop_ledger_shape")
+        _expected_generation_cache[key] = shape
+    return _expected_generation_cache[key]
 
 
 def _derivation_problem() -> str:
-    """On PostgreSQL, that every readable column is still generated from ``body`` by the
-    expression the model defines. Someone able to run DDL could otherwise drop a generation
-    expression and rewrite a column that the hash no longer covers. The expected expressions
-    are read back from a temporary table built from the model's own definitions, so the
-    comparison does not depend on how a PostgreSQL version prints them."""
+    """On PostgreSQL, that every readable column and ``body_sha256`` are still generated from
+    ``body`` by the expressions the model and migration 0007 define, and that the function
+    ``body_sha256`` calls is still the SHA-256 of the body. Someone able to run DDL could
+    otherwise drop a generation expression, or replace that function, and make a column say
+    what the body does not."""
     if connection.vendor != "postgresql":
         return ""
-    derived = [LedgerEntry._meta.get_field(name) for name in DERIVED_COLUMNS]
-    columns = []
-    for field in derived:
-        expression, params = field.generated_sql(connection)
-        assert not params, "a derived column's expression is a literal SQL template"
-        columns.append(
-            f"{connection.ops.quote_name(field.column)} {field.db_type(connection)}"
-            f" GENERATED ALWAYS AS ({expression}) STORED"
-        )
-    catalog = """
-        SELECT a.attname, a.attgenerated, pg_get_expr(d.adbin, d.adrelid)
-        FROM pg_attribute a
-        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
-    """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE govloop_ledger_shape (body text, "
-            + ", ".join(columns)
-            + ") ON COMMIT DROP"
-        )
-        cursor.execute(catalog, ["pg_temp.govloop_ledger_shape"])
-        expected = {name: (gen, expr) for name, gen, expr in cursor.fetchall()}
-        cursor.execute(catalog, [_TABLE])
+    expected = _expected_generation()
+    with connection.cursor() as cursor:
+        cursor.execute(_GENERATION_CATALOG_SQL, [_TABLE])
         actual = {name: (gen, expr) for name, gen, expr in cursor.fetchall()}
-        cursor.execute("DROP TABLE pg_temp.govloop_ledger_shape")
-    for field in derived:
-        if actual.get(field.column) != expected[field.column]:
+        cursor.execute(_GENERATION_FUNCTIONS_SQL, [_TABLE, DIGEST_COLUMN[0]])
+        digest_functions = [source.strip() for (source,) in cursor.fetchall()]
+    derived = [LedgerEntry._meta.get_field(name).column for name in DERIVED_COLUMNS]
+    for column in [*derived, DIGEST_COLUMN[0]]:
+        if actual.get(column) != expected[column]:
             return (
-                f"column {field.column} is no longer generated from the hashed body"
+                f"column {column} is no longer generated from the hashed body"
                 " (the table's definition was altered)"
             )
+    if digest_functions != [DIGEST_FUNCTION_SOURCE]:
+        return (
+            f"column {DIGEST_COLUMN[0]} is no longer computed as the SHA-256 of the body"
+            " (the function it calls was altered)"
+        )
     return ""
 
 
-def _chain_postgres(tenant_id: int) -> tuple[int, int, int | None]:
-    with connection.cursor() as cursor:
-        cursor.execute(_CHAIN_SQL_POSTGRES, {"tenant": tenant_id, "genesis": GENESIS_HASH})
-        count, last, first_bad = cursor.fetchone()
-        if first_bad is None and count != last:
-            # More rows than seqs: a forked chain (possible only with the unique constraint
-            # dropped).
-            cursor.execute(_DUPLICATE_SQL, [tenant_id])
-            row = cursor.fetchone()
-            first_bad = row[0] if row else 1
-    return count, last, first_bad
-
-
 def _chain_python(tenant_id: int, chunk: int = 20000) -> tuple[int, int, int | None]:
-    """The same checks as ``_CHAIN_SQL_POSTGRES``, in seq order, for SQLite."""
+    """The same checks as ``_CHAIN_SQL``, in seq order, for SQLite."""
     sha256 = hashlib.sha256
     prev, expected_seq, count = GENESIS_HASH, 1, 0
     rows = LedgerEntry.objects.filter(tenant_id=tenant_id).order_by("seq")
@@ -513,10 +578,15 @@ def _first_contradicted_anchor(
     return None, ""
 
 
-def ledger_verify(*, tenant_id: int) -> VerifyResult:
+def ledger_verify(*, tenant_id: int, rehash: bool = False) -> VerifyResult:
     """Check the tenant's chain and every signed anchor (database and file). Names the first
     broken sequence number: a body that does not match its hash, a broken link, a gap, or an
-    entry that contradicts a signed anchor (a chain rewritten with recomputed hashes)."""
+    entry that contradicts a signed anchor (a chain rewritten with recomputed hashes).
+
+    On PostgreSQL a body's SHA-256 is read from the column the database generated when the row
+    was written, which no one can write and which is recomputed whenever the body changes;
+    ``rehash`` computes every one again now, for when the table's catalog itself is in doubt.
+    SQLite always hashes."""
     anchors, invalid = _verified_anchors(tenant_id)
     if invalid is not None:
         return invalid
@@ -526,8 +596,10 @@ def ledger_verify(*, tenant_id: int) -> VerifyResult:
         result.problem = problem
         return result
 
-    chain = _chain_postgres if connection.vendor == "postgresql" else _chain_python
-    count, last, first_bad = chain(tenant_id)
+    if connection.vendor == "postgresql":
+        count, last, first_bad = _chain_postgres(tenant_id, rehash=rehash)
+    else:
+        count, last, first_bad = _chain_python(tenant_id)
     anchor_seq, anchor_problem = _first_contradicted_anchor(tenant_id, anchors)
     result.entries = count
     result.anchors_checked = sum(1 for seq in anchors if seq <= last)
@@ -540,13 +612,21 @@ def ledger_verify(*, tenant_id: int) -> VerifyResult:
     if anchor_seq is not None:
         result.first_broken_seq, result.problem = anchor_seq, anchor_problem
         result.entries = min(count, anchor_seq - 1)
+    elif LedgerEntry.objects.filter(tenant_id=tenant_id, seq__isnull=True).exists():
+        # A row inserted behind the service's back whose body has no seq: no pass above can
+        # place it in the chain.
+        result.first_broken_seq = last + 1
+        result.problem = f"an entry whose body carries no sequence number follows entry {last}"
+        result.entries = last
     return result
 
 
-def ledger_verify_all(*, tenant_ids: Iterable[int] | None = None) -> list[VerifyResult]:
+def ledger_verify_all(
+    *, tenant_ids: Iterable[int] | None = None, rehash: bool = False
+) -> list[VerifyResult]:
     ids = (
         list(tenant_ids)
         if tenant_ids is not None
         else list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
     )
-    return [ledger_verify(tenant_id=tenant_id) for tenant_id in ids]
+    return [ledger_verify(tenant_id=tenant_id, rehash=rehash) for tenant_id in ids]

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import threading
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -302,6 +303,162 @@ def test_a_forked_chain_is_reported_at_the_duplicated_seq(tenant):
 
     assert result.first_broken_seq == 3
     assert result.problem == "entry 3 appears more than once (the chain forks)"
+
+
+def _alter_body(cursor, tenant, seq):
+    cursor.execute(
+        "UPDATE governance_ledgerentry SET body = replace(body, '\"i\":', '\"i\":9')"
+        " WHERE tenant_id = %s AND seq = %s",
+        [tenant.pk, seq],
+    )
+
+
+def _delete_entry(cursor, tenant, seq):
+    cursor.execute(
+        "DELETE FROM governance_ledgerentry WHERE tenant_id = %s AND seq = %s", [tenant.pk, seq]
+    )
+
+
+def _relink_entry(cursor, tenant, seq):
+    # A body that names another predecessor, with its hash recomputed: only the link pass can
+    # tell.
+    body, _ = LedgerEntry.objects.filter(tenant=tenant, seq=seq).values_list("body", "hash")[0]
+    forged = json.loads(body)
+    forged["prev_hash"] = "f" * 64
+    text = json.dumps(forged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    cursor.execute(
+        "UPDATE governance_ledgerentry SET body = %s, hash = %s WHERE tenant_id = %s AND seq = %s",
+        [text, hashlib.sha256(text.encode()).hexdigest(), tenant.pk, seq],
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        pytest.param(_alter_body, "entry 3 does not match its hash", id="altered-body"),
+        pytest.param(_delete_entry, "entry 3 is missing", id="deleted-entry"),
+        pytest.param(_relink_entry, "entry 3 does not link to its predecessor", id="relinked"),
+    ],
+)
+@pytest.mark.parametrize("rehash", [False, True], ids=["generated-digest", "rehash"])
+def test_verification_names_the_first_broken_entry(tenant, tamper, problem, rehash):
+    append_many(tenant, 5)
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        tamper(cursor, tenant, 3)
+        enable_guard(cursor)
+
+    result = ledger_verify(tenant_id=tenant.pk, rehash=rehash)
+
+    assert (result.first_broken_seq, result.problem) == (3, problem)
+    assert result.entries == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_generates_each_bodys_digest_and_refuses_writes_to_it(tenant):
+    entry = append_many(tenant, 1)[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body_sha256 FROM governance_ledgerentry WHERE id = %s", [entry.pk])
+        assert cursor.fetchone()[0] == entry.hash
+        disable_guard(cursor)
+        with (
+            pytest.raises(DatabaseError, match="can only be updated to DEFAULT"),
+            transaction.atomic(),
+        ):
+            cursor.execute(
+                "UPDATE governance_ledgerentry SET body_sha256 = 'forged' WHERE id = %s",
+                [entry.pk],
+            )
+        enable_guard(cursor)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_digest_column_cut_loose_from_the_body_is_reported(tenant):
+    append_many(tenant, 3)
+    with connection.cursor() as cursor:
+        disable_guard(cursor)
+        cursor.execute(
+            "ALTER TABLE governance_ledgerentry ALTER COLUMN body_sha256 DROP EXPRESSION"
+        )
+        _alter_body(cursor, tenant, 2)
+        cursor.execute(
+            "UPDATE governance_ledgerentry SET body_sha256 = hash WHERE tenant_id = %s",
+            [tenant.pk],
+        )
+        enable_guard(cursor)
+
+    assert ledger_verify(tenant_id=tenant.pk).problem == (
+        "column body_sha256 is no longer generated from the hashed body"
+        " (the table's definition was altered)"
+    )
+    assert ledger_verify(tenant_id=tenant.pk, rehash=True).problem == (
+        "column body_sha256 is no longer generated from the hashed body"
+        " (the table's definition was altered)"
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_digest_function_replaced_behind_the_chains_back_is_reported(tenant):
+    append_many(tenant, 2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE OR REPLACE FUNCTION governance_ledger_sha256(text) RETURNS text"
+            " LANGUAGE sql IMMUTABLE AS $$ SELECT 'forged' $$"
+        )
+
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert result.problem == (
+        "column body_sha256 is no longer computed as the SHA-256 of the body"
+        " (the function it calls was altered)"
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_verify_ledger_rehash_computes_every_digest_again(tenant):
+    append_many(tenant, 3)
+    out = StringIO()
+
+    call_command("verify_ledger", "--tenant", tenant.slug, "--rehash", stdout=out)
+
+    assert f"{tenant.slug}: OK (3 entries" in out.getvalue()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_an_entry_whose_body_has_no_seq_is_reported_after_the_last_entry(tenant):
+    append_many(tenant, 4)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO governance_ledgerentry (tenant_id, body, hash) VALUES (%s, '{}', %s)",
+            [tenant.pk, hashlib.sha256(b"{}").hexdigest()],
+        )
+
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert result.first_broken_seq == 5
+    assert result.problem == "an entry whose body carries no sequence number follows entry 4"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_rehashing_hashes_bodies_as_utf8_whatever_the_sessions_client_encoding(tenant):
+    ledger_append(tenant=tenant, kind="test.event", actor=ACTOR, payload={"city": "Zürich"})
+    with connection.cursor() as cursor:
+        cursor.execute("SET client_encoding TO 'LATIN1'")
+        try:
+            result = ledger_verify(tenant_id=tenant.pk, rehash=True)
+        finally:
+            cursor.execute("SET client_encoding TO 'UTF8'")
+
+    assert result.ok, result.problem
+    assert result.entries == 1
 
 
 @pytest.mark.django_db

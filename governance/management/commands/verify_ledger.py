@@ -5,12 +5,19 @@ from governance.services.ledger import ledger_verify_all
 
 
 class Command(BaseCommand):
-    help = "Recompute every tenant's hash chain and check its signed anchors."
+    help = "Check every tenant's hash chain and its signed anchors."
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", help="tenant slug (default: every tenant)")
+        parser.add_argument(
+            "--rehash",
+            action="store_true",
+            help="compute every body's SHA-256 again instead of reading the one PostgreSQL "
+            "generated when the row was written (slower; for when the table's catalog itself "
+            "is in doubt)",
+        )
 
-    def handle(self, *args, tenant=None, **options):
+    def handle(self, *args, tenant=None, rehash=False, **options):
         ids = None
         if tenant:
             row = Tenant.objects.filter(slug=tenant).first()
@@ -18,7 +25,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no tenant {tenant!r}")
             ids = [row.pk]
         broken = []
-        for result in ledger_verify_all(tenant_ids=ids):
+        for result in ledger_verify_all(tenant_ids=ids, rehash=rehash):
             slug = Tenant.objects.get(pk=result.tenant_id).slug
             if result.ok:
                 self.stdout.write(
