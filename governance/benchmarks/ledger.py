@@ -22,6 +22,7 @@ from governance.benchmarking import (
     require_postgres,
 )
 from governance.models import LedgerEntry, LedgerHead, Tenant
+from governance.models.ledger import DERIVED_COLUMNS
 from governance.services.ledger import (
     GENESIS_HASH,
     Actor,
@@ -218,33 +219,14 @@ def _verify(scale: float) -> list[Figure]:
         for body in bodies:
             sha256(body).hexdigest()
 
-    rows = list(
-        LedgerEntry.objects.filter(tenant_id=tenant.pk)
-        .order_by("seq")
-        .values_list(
-            "seq",
-            "kind",
-            "subject_type",
-            "subject_id",
-            "actor",
-            "payload",
-            "created_at",
-            "prev_hash",
-        )
-    )
+    # Every column the body is built from (the tenant comes from the row itself).
+    columns = [name for name in DERIVED_COLUMNS if name != "body_tenant_id"]
+    rows = list(LedgerEntry.objects.filter(tenant_id=tenant.pk).order_by("seq").values(*columns))
 
     def recompute() -> None:
-        for seq, kind, s_type, s_id, actor, payload, created, prev in rows:
+        for row in rows:
             body = entry_body(
-                tenant_id=tenant.pk,
-                seq=seq,
-                kind=kind,
-                subject_type=s_type,
-                subject_id=s_id,
-                actor=actor,
-                payload=payload,
-                created_at=iso_utc(created),
-                prev_hash=prev,
+                tenant_id=tenant.pk, **{**row, "created_at": iso_utc(row["created_at"])}
             )
             hashlib.sha256(body).hexdigest()
 
