@@ -6,6 +6,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from governance.kernel.authority import is_reviewer_of
 from governance.models import ApiToken
 from governance.models.tenancy import hash_token
 
@@ -62,8 +63,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         if token.user_id is not None:
-            if not token.user.is_active:
-                raise exceptions.AuthenticationFailed("the token's user is inactive")
+            # A personal token acts only while its person may: active, a reviewer, and a
+            # member of the token's tenant. Checked on every request, so removing a
+            # membership or the reviewer group disarms the token at once.
+            if not is_reviewer_of(user=token.user, tenant_id=token.tenant_id):
+                raise exceptions.AuthenticationFailed(
+                    "this personal token's user is no longer an active reviewer of its tenant"
+                )
             return token.user, token
         return MachinePrincipal(token), token
 

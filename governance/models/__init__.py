@@ -1,3 +1,4 @@
+from governance.models.changes import RollbackReport, SettingsChange, SettingsChangeState
 from governance.models.checkpoints import (
     Checkpoint,
     CheckpointConfig,
@@ -29,6 +30,9 @@ __all__ = [
     "LedgerHead",
     "LedgerImmutableError",
     "Membership",
+    "RollbackReport",
+    "SettingsChange",
+    "SettingsChangeState",
     "Tenant",
     "VersionApproval",
     "VersionSource",

@@ -30,6 +30,9 @@ class CheckpointType(models.TextChoices):
     DRIFT_ALERT = "drift_alert"
     CALIBRATION_PROPOSAL = "calibration_proposal"
     LOW_CONFIDENCE = "low_confidence"
+    SETTINGS_CHANGE = "settings_change"
+    REVIEW_REQUEST = "review_request"
+    ROLLOUT_ABORTED = "rollout_aborted"
     CUSTOM = "custom"
 
 
@@ -49,6 +52,12 @@ class CheckpointConfig(models.Model):
     )
     auto_approve_confidence = models.FloatField(
         null=True, blank=True, help_text="A checkpoint at or above this confidence is approved."
+    )
+    auto_approve_types = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Types a confident checkpoint may be approved automatically for; never "
+        "config approval, tripwire, demotion or settings changes.",
     )
     auto_dismiss_hours = models.PositiveIntegerField(default=72)
     max_pending = models.PositiveIntegerField(default=100)

@@ -89,6 +89,12 @@ class ConfigVersion(ConcurrentTransitionMixin, models.Model):
     created_by_label = models.CharField(
         max_length=150, blank=True, default="", help_text="Actor label of the author (ledger)."
     )
+    contributors = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Actor labels of everyone who registered, edited or submitted the payload "
+        "(four eyes: none of them may approve it).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from governance.kernel.kinds import LedgerKind
 from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, Tenant
 from governance.models.ledger import DERIVED_COLUMNS
 
@@ -197,6 +198,8 @@ def ledger_append(
     now: dt.datetime | None = None,
 ) -> LedgerEntry:
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    # One vocabulary: a kind missing from LedgerKind is a programming error, refused here.
+    kind = LedgerKind(kind).value
     if subject is not None:
         subject_type, subject_id = subject_of(subject)
     created_at = now or timezone.now()

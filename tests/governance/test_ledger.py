@@ -24,7 +24,7 @@ ACTOR = Actor.system("test")
 
 def append_many(tenant, count, start=0):
     return [
-        ledger_append(tenant=tenant, kind="test.event", actor=ACTOR, payload={"i": i})
+        ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"i": i})
         for i in range(start, start + count)
     ]
 
@@ -96,7 +96,7 @@ def test_appends_chain_each_entry_to_the_previous_hash(tenant):
 @pytest.mark.django_db
 def test_each_tenant_has_its_own_chain(tenant, other_tenant):
     append_many(tenant, 2)
-    first_other = ledger_append(tenant=other_tenant, kind="test.event", actor=ACTOR)
+    first_other = ledger_append(tenant=other_tenant, kind="benchmark.event", actor=ACTOR)
 
     assert first_other.seq == 1
     assert first_other.prev_hash == "0" * 64
@@ -105,11 +105,11 @@ def test_each_tenant_has_its_own_chain(tenant, other_tenant):
 @pytest.mark.django_db
 def test_the_hash_is_sha256_over_canonical_json(tenant):
     entry = ledger_append(
-        tenant=tenant, kind="test.event", actor=ACTOR, payload={"b": 1, "a": [1.5, "é"]}
+        tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"b": 1, "a": [1.5, "é"]}
     )
     created = entry.created_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
     body = (
-        f'{{"actor":"system:test","created_at":"{created}","kind":"test.event",'
+        f'{{"actor":"system:test","created_at":"{created}","kind":"benchmark.event",'
         f'"payload":{{"a":[1.5,"é"],"b":1}},"prev_hash":"{"0" * 64}","seq":1,"subject_id":"",'
         f'"subject_type":"","tenant":{tenant.pk}}}'
     )
@@ -121,7 +121,7 @@ def test_the_hash_is_sha256_over_canonical_json(tenant):
 @pytest.mark.django_db
 def test_numbers_of_every_magnitude_verify_after_a_round_trip_through_the_column(tenant):
     payload = {"big": 1e16, "huge": -2.5e300, "tiny": 1e-07, "int": 10**20, "x": 0.1}
-    entry = ledger_append(tenant=tenant, kind="test.numbers", actor=ACTOR, payload=payload)
+    entry = ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR, payload=payload)
 
     assert ledger_verify(tenant_id=tenant.pk).ok
     assert LedgerEntry.objects.get(pk=entry.pk).payload["tiny"] == 1e-07
@@ -140,7 +140,7 @@ def test_the_orm_refuses_to_update_or_delete_an_entry(tenant):
         LedgerEntry.objects.filter(pk=entry.pk).update(kind="forged")
     with pytest.raises(LedgerImmutableError):
         LedgerEntry.objects.filter(pk=entry.pk).delete()
-    assert LedgerEntry.objects.get(pk=entry.pk).kind == "test.event"
+    assert LedgerEntry.objects.get(pk=entry.pk).kind == "benchmark.event"
 
 
 @pytest.mark.postgres
@@ -163,7 +163,7 @@ def test_postgresql_refuses_raw_update_and_delete(tenant, statement):
         connection.cursor() as cursor,
     ):
         cursor.execute(statement, [entry.pk])
-    assert LedgerEntry.objects.get(pk=entry.pk).kind == "test.event"
+    assert LedgerEntry.objects.get(pk=entry.pk).kind == "benchmark.event"
 
 
 @pytest.mark.postgres
@@ -178,7 +178,7 @@ def test_four_concurrent_writers_leave_an_unbroken_chain():
             barrier.wait()
             for i in range(250):
                 ledger_append(
-                    tenant=tenant, kind="test.concurrent", actor=ACTOR, payload={"w": n, "i": i}
+                    tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"w": n, "i": i}
                 )
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
@@ -236,7 +236,7 @@ def test_postgresql_refuses_writes_to_a_readable_column_even_behind_the_triggers
                 "UPDATE governance_ledgerentry SET kind = 'forged' WHERE id = %s", [entry.pk]
             )
         enable_guard(cursor)
-    assert LedgerEntry.objects.get(pk=entry.pk).kind == "test.event"
+    assert LedgerEntry.objects.get(pk=entry.pk).kind == "benchmark.event"
 
 
 @pytest.mark.postgres
@@ -449,7 +449,7 @@ def test_an_entry_whose_body_has_no_seq_is_reported_after_the_last_entry(tenant)
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_rehashing_hashes_bodies_as_utf8_whatever_the_sessions_client_encoding(tenant):
-    ledger_append(tenant=tenant, kind="test.event", actor=ACTOR, payload={"city": "Zürich"})
+    ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"city": "Zürich"})
     with connection.cursor() as cursor:
         cursor.execute("SET client_encoding TO 'LATIN1'")
         try:
@@ -465,7 +465,7 @@ def test_rehashing_hashes_bodies_as_utf8_whatever_the_sessions_client_encoding(t
 def test_every_readable_column_reads_back_what_the_body_says(tenant):
     entry = ledger_append(
         tenant=tenant,
-        kind="test.columns",
+        kind="benchmark.event",
         actor=ACTOR,
         subject_type="governance.configversion",
         subject_id="42",
@@ -475,7 +475,7 @@ def test_every_readable_column_reads_back_what_the_body_says(tenant):
     body = json.loads(stored.body)
 
     assert stored.seq == entry.seq == body["seq"] == 1
-    assert (stored.kind, stored.actor) == ("test.columns", "system:test")
+    assert (stored.kind, stored.actor) == ("benchmark.event", "system:test")
     assert (stored.subject_type, stored.subject_id) == ("governance.configversion", "42")
     assert stored.payload == body["payload"] == {"reason": "why", "n": [1, 2.5]}
     assert iso_utc(stored.created_at) == body["created_at"]
@@ -594,4 +594,4 @@ def test_a_rolled_back_append_leaves_no_trace(tenant):
 
     assert LedgerEntry.objects.filter(tenant=tenant).count() == 1
     assert LedgerHead.objects.get(tenant=tenant).seq == 1
-    assert ledger_append(tenant=tenant, kind="test.event", actor=ACTOR).seq == 2
+    assert ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR).seq == 2

@@ -92,7 +92,7 @@ def test_a_real_worker_runs_the_auto_dismiss_task_against_the_database(tmp_path)
 def test_the_anchor_task_anchors_every_unanchored_head(tenant):
     from governance.services.ledger import Actor, ledger_append
 
-    ledger_append(tenant=tenant, kind="test.event", actor=Actor.system("t"))
+    ledger_append(tenant=tenant, kind="benchmark.event", actor=Actor.system("t"))
 
     assert ledger_anchor_heads.apply().get() == 1
     assert ledger_anchor_heads.apply().get() == 0
