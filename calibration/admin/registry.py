@@ -16,7 +16,7 @@ from calibration.models import (
     TrainingJob,
 )
 from calibration.services import registry as services
-from governance.admin.base import ServiceFSMAdminMixin, TenantScopedAdminMixin
+from governance.admin.base import ReasonForm, ServiceFSMAdminMixin, TenantScopedAdminMixin
 from governance.services.ledger import Actor
 
 
@@ -106,7 +106,7 @@ class CalibratorVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin
     fsm_fields = ["stage"]
     fsm_forms = {
         "to_staging": OptionalReasonForm,
-        "to_production": OptionalReasonForm,
+        "to_production": ReasonForm,
         "archive": OptionalReasonForm,
     }
     fsm_services = {

@@ -19,7 +19,7 @@ from calibration.api.registry_serializers import (
     TrainingJobInSerializer,
     TrainingJobSerializer,
 )
-from calibration.models import CalibratorVersion, ModelStage, TrainingJob
+from calibration.models import CalibratorVersion, TrainingJob
 from calibration.services import registry as services
 from governance.api.permissions import IsReviewer
 from governance.api.tenancy import TenantScopedMixin, request_actor, request_tenant
@@ -133,10 +133,6 @@ class ModelVersionViewSet(
     def promote(self, request, pk=None):
         data = CalibratorPromoteInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data["target_stage"] == ModelStage.PRODUCTION:
-            reviewer = IsReviewer()
-            if not reviewer.has_permission(request, self):
-                self.permission_denied(request, message=reviewer.message)
         version = services.calibrator_promote(
             version=self.get_object(), actor=request_actor(request), **data.validated_data
         )

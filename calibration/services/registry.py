@@ -28,7 +28,8 @@ from calibration.models import (
     TrainingJobState,
 )
 from calibration.registry_sources import counters, sample_source, sample_source_names
-from governance.errors import Forbidden, NotFound, TransitionConflict, ValidationFailed
+from governance.errors import NotFound, TransitionConflict, ValidationFailed
+from governance.kernel.authority import require_human_actor
 from governance.models import Tenant
 from governance.services.ledger import Actor, ledger_append
 
@@ -560,8 +561,12 @@ def calibrator_promote(
             raise _conflict(version, "stage")
         version.to_staging(now=now)
     else:
-        if not actor.is_human:
-            raise Forbidden("promotion to PRODUCTION is a human act: it needs a reviewer")
+        actor = require_human_actor(
+            actor=actor,
+            tenant_id=version.tenant_id,
+            reason=reason,
+            what="promotion to PRODUCTION",
+        )
         if not can_proceed(version.to_production, check_conditions=False):
             raise _conflict(version, "promote")
         if not can_proceed(version.to_production):
@@ -620,8 +625,13 @@ def calibrator_archive(
     now = now or timezone.now()
     CalibratorModel.objects.select_for_update().get(pk=version.model_id)
     version = CalibratorVersion.objects.select_related("model").get(pk=version.pk)
-    if version.stage == ModelStage.PRODUCTION and not actor.is_human:
-        raise Forbidden("archiving the PRODUCTION version is a human act")
+    if version.stage == ModelStage.PRODUCTION:
+        actor = require_human_actor(
+            actor=actor,
+            tenant_id=version.tenant_id,
+            reason=reason,
+            what="archiving the PRODUCTION version",
+        )
     if not can_proceed(version.archive):
         raise _conflict(version, "archive")
     source_stage = version.stage

@@ -68,3 +68,14 @@ def require_not_contributor(*, user: Any, contributors: list[str], what: str) ->
         raise Forbidden(
             f"four eyes: {user.get_username()} contributed to this payload and cannot {what} it"
         )
+
+
+def require_human_actor(*, actor: Actor, tenant_id: int, reason: str | None, what: str) -> Actor:
+    """:func:`require_human` for services handed an ``Actor`` (the API's request actor): the
+    person is read back from the database, so a stale actor cannot outlive a membership."""
+    from django.contrib.auth import get_user_model
+
+    user = None
+    if actor.is_human and actor.user_id is not None:
+        user = get_user_model()._default_manager.filter(pk=actor.user_id).first()
+    return require_human(user=user, tenant_id=tenant_id, reason=reason, what=what)

@@ -19,6 +19,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from governance.errors import DomainError, Forbidden, NotFound, TransitionConflict, ValidationFailed
+from governance.kernel.authority import require_human_actor
 from governance.models import (
     CharterPolicy,
     DenialReason,
@@ -125,7 +126,9 @@ def go_live_label(state: GoLiveState) -> str:
 def go_live_enable(
     *, tenant: Tenant | int, actor: Actor, reason: str, now: dt.datetime | None = None
 ) -> GoLiveState:
-    _require_human(actor, "enabling go-live")
+    actor = require_human_actor(
+        actor=actor, tenant_id=_tenant_id(tenant), reason=reason, what="enabling go-live"
+    )
     return _go_live_change(
         tenant=tenant,
         actor=actor,
@@ -140,7 +143,7 @@ def go_live_enable(
 def go_live_disable(
     *, tenant: Tenant | int, actor: Actor, reason: str, now: dt.datetime | None = None
 ) -> GoLiveState:
-    _require_human(actor, "disabling go-live")
+    # Disabling only stops production actions (tightening): a machine may do it too.
     return _go_live_change(
         tenant=tenant,
         actor=actor,
@@ -155,9 +158,8 @@ def go_live_disable(
 def go_live_engage_kill_switch(
     *, tenant: Tenant | int, actor: Actor, reason: str, now: dt.datetime | None = None
 ) -> GoLiveState:
-    """A human, or a tripwire (system actor) as its pre-declared safe action."""
-    if not (actor.is_human or actor.kind == "system"):
-        raise Forbidden("engaging the kill switch needs a reviewer or a tripwire")
+    """Tightening: a reviewer, a tripwire (its pre-declared safe action) or the governed
+    system itself may stop production; only a reviewer releases it."""
     return _go_live_change(
         tenant=tenant,
         actor=actor,
@@ -172,7 +174,9 @@ def go_live_engage_kill_switch(
 def go_live_release_kill_switch(
     *, tenant: Tenant | int, actor: Actor, reason: str, now: dt.datetime | None = None
 ) -> GoLiveState:
-    _require_human(actor, "releasing the kill switch")
+    actor = require_human_actor(
+        actor=actor, tenant_id=_tenant_id(tenant), reason=reason, what="releasing the kill switch"
+    )
     return _go_live_change(
         tenant=tenant,
         actor=actor,

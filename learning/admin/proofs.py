@@ -153,7 +153,7 @@ class IncidentAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "learning/proofs/timeline.html", context)
 
 
-def _activate(obj, request, reason=""):
+def _activate(obj, request, reason):
     return services.policy_activate(policy=obj, user=request.user, reason=reason)
 
 
@@ -174,7 +174,7 @@ class LearnedPolicyAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
     change_list_template = "learning/proofs/policy_change_list.html"
     fsm_fields = ["state"]
     fsm_forms = {
-        "activate": OptionalReasonForm,
+        "activate": ReasonForm,
         "demote": ReasonForm,
         "reinstate": ReasonForm,
         "retire": ReasonForm,

@@ -26,7 +26,6 @@ from learning.api.proofs_serializers import (
     GraduationSerializer,
     IncidentCreateSerializer,
     IncidentSerializer,
-    OptionalReasonSerializer,
     PatternSerializer,
     PolicyCreateSerializer,
     PolicySerializer,
@@ -145,10 +144,10 @@ class PolicyViewSet(
         )
         return self._respond(policy, status.HTTP_201_CREATED)
 
-    @extend_schema(request=OptionalReasonSerializer, responses=PolicySerializer)
+    @extend_schema(request=ReasonSerializer, responses=PolicySerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
     def activate(self, request, pk=None):
-        values = _valid(OptionalReasonSerializer, request)
+        values = _valid(ReasonSerializer, request)
         policy = services.policy_activate(
             policy=self.get_object(), user=request.user, reason=values["reason"]
         )

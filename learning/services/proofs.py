@@ -23,12 +23,14 @@ from django.db.models import Value
 from django.utils import timezone
 
 from calibration.selectors import pattern_band
-from governance.errors import DomainError, Forbidden, TransitionConflict, ValidationFailed
+from governance.errors import DomainError, TransitionConflict, ValidationFailed
+from governance.kernel.authority import require_human, require_reason
+from governance.kernel.kinds import LedgerKind
+from governance.kernel.transitions import govern_transition
 from governance.models import CheckpointPriority, CheckpointType, Tenant
 from governance.services.checkpoints import (
     CheckpointQueueFull,
     checkpoint_open,
-    checkpoint_resolve_for_subject,
 )
 from governance.services.ledger import Actor, ledger_append
 from learning.models.proofs import (
@@ -62,25 +64,6 @@ class PolicyExists(DomainError):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _require_reviewer(user, what: str) -> Actor:
-    if user is None or not user.is_authenticated or not user.has_perm("governance.review"):
-        raise Forbidden(f"{what} is a human act: it needs a logged-in reviewer")
-    return Actor.for_user(user)
-
-
-def _require_reason(reason: str, what: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed({"reason": [f"{what} needs a reason"]})
-    return reason
-
-
-def _conflict(policy: LearnedPolicy, action: str) -> TransitionConflict:
-    return TransitionConflict(
-        f"cannot {action} policy #{policy.pk} in state {policy.state}", current_state=policy.state
-    )
 
 
 def _lock(policy: LearnedPolicy) -> LearnedPolicy:
@@ -372,25 +355,20 @@ def policy_create_from_incident(
 
 @transaction.atomic
 def policy_activate(
-    *, policy: LearnedPolicy, user, reason: str = "", now: dt.datetime | None = None
+    *, policy: LearnedPolicy, user, reason: str, now: dt.datetime | None = None
 ) -> LearnedPolicy:
     """SHADOW -> ACTIVE: the policy starts blocking, a human act."""
-    actor = _require_reviewer(user, "activating a policy")
-    now = _aware(now)
-    policy = _lock(policy)
-    if policy.state != PolicyState.SHADOW:
-        raise _conflict(policy, "activate")
-    policy.activate(now=now)
-    policy.save()
-    ledger_append(
-        tenant=policy.tenant_id,
-        kind="learning.policy_activated",
-        actor=actor,
-        subject=policy,
-        payload={"reason": (reason or "").strip()},
-        now=now,
+    return govern_transition(
+        obj=policy,
+        transition="activate",
+        kind=LedgerKind.LEARNING_POLICY_ACTIVATED,
+        what="activating a policy",
+        human=True,
+        user=user,
+        reason=reason,
+        kwargs={"now": _aware(now)},
+        now=_aware(now),
     )
-    return policy
 
 
 def _open_demotion_checkpoint(policy: LearnedPolicy, *, now: dt.datetime) -> None:
@@ -456,30 +434,28 @@ def policy_demote(
     *, policy: LearnedPolicy, user, reason: str, now: dt.datetime | None = None
 ) -> LearnedPolicy:
     """A reviewer's manual override: ACTIVE -> DEMOTED, recording who."""
-    actor = _require_reviewer(user, "demoting a policy by hand")
-    reason = _require_reason(reason, "a manual demotion")
     now = _aware(now)
-    policy = _lock(policy)
-    if policy.state != PolicyState.ACTIVE:
-        raise _conflict(policy, "demote")
-    policy.regret_score = decayed_score(
-        score=policy.regret_score,
-        decay_rate=policy.decay_rate,
-        since=policy.last_decayed_at,
+
+    def settle_regret(row: LearnedPolicy) -> None:
+        row.regret_score = decayed_score(
+            score=row.regret_score, decay_rate=row.decay_rate, since=row.last_decayed_at, now=now
+        )
+        row.last_decayed_at = max(row.last_decayed_at, now)
+
+    policy = govern_transition(
+        obj=policy,
+        transition="demote",
+        kind=LedgerKind.LEARNING_POLICY_DEMOTED,
+        what="demoting a policy by hand",
+        human=True,
+        user=user,
+        reason=reason,
+        kwargs={"user": user, "reason": (reason or "").strip(), "now": now},
+        before_transition=settle_regret,
+        payload={"automatic": False, "demoted_by": Actor.for_user(user).label},
         now=now,
     )
-    policy.last_decayed_at = max(policy.last_decayed_at, now)
-    policy.demote(user=user, reason=reason, now=now)
-    policy.save()
-    ledger_append(
-        tenant=policy.tenant_id,
-        kind="learning.policy_demoted",
-        actor=actor,
-        subject=policy,
-        payload={"automatic": False, "reason": reason, "demoted_by": actor.label},
-        now=now,
-    )
-    _timeline_add_rollback(policy=policy, now=now, demoted_by=actor.label)
+    _timeline_add_rollback(policy=policy, now=now, demoted_by=Actor.for_user(user).label)
     return policy
 
 
@@ -488,34 +464,21 @@ def policy_reinstate(
     *, policy: LearnedPolicy, user, reason: str, now: dt.datetime | None = None
 ) -> LearnedPolicy:
     """DEMOTED -> ACTIVE by a reviewer with a reason. The regret count and score start afresh;
-    the pending demotion checkpoint is resolved (the demotion is overruled)."""
-    actor = _require_reviewer(user, "reinstating a policy")
-    reason = _require_reason(reason, "a reinstatement")
-    now = _aware(now)
-    policy = _lock(policy)
-    if policy.state != PolicyState.DEMOTED:
-        raise _conflict(policy, "reinstate")
+    the pending demotion checkpoint is resolved as rejected (the demotion is overruled)."""
     previous = {"regret_score": policy.regret_score, "regret_count": policy.regret_count}
-    policy.reinstate(user=user, now=now)
-    policy.save()
-    ledger_append(
-        tenant=policy.tenant_id,
-        kind="learning.policy_reinstated",
-        actor=actor,
-        subject=policy,
-        payload={"reason": reason, "previous": previous},
-        now=now,
+    return govern_transition(
+        obj=policy,
+        transition="reinstate",
+        kind=LedgerKind.LEARNING_POLICY_REINSTATED,
+        what="reinstating a policy",
+        human=True,
+        user=user,
+        reason=reason,
+        kwargs={"user": user, "now": _aware(now)},
+        payload={"previous": previous},
+        resolve_checkpoints=False,
+        now=_aware(now),
     )
-    checkpoint_resolve_for_subject(
-        tenant=policy.tenant_id,
-        subject=policy,
-        approve=False,
-        actor=actor,
-        reason=f"policy reinstated: {reason}",
-        checkpoint_type=CheckpointType.POLICY_DEMOTED,
-        now=now,
-    )
-    return policy
 
 
 @transaction.atomic
@@ -524,32 +487,20 @@ def policy_retire(
 ) -> LearnedPolicy:
     """SHADOW | ACTIVE | DEMOTED -> RETIRED. Retiring only removes a policy's effect, so a
     machine may do it; a pending demotion checkpoint is resolved as accepted."""
-    reason = _require_reason(reason, "retiring a policy")
-    now = _aware(now)
-    policy = _lock(policy)
-    if policy.state == PolicyState.RETIRED:
-        raise _conflict(policy, "retire")
-    previous_state = policy.state
-    policy.retire(now=now)
-    policy.save()
-    ledger_append(
-        tenant=policy.tenant_id,
-        kind="learning.policy_retired",
+    reason = require_reason(reason, what="retiring a policy")
+    return govern_transition(
+        obj=policy,
+        transition="retire",
+        kind=LedgerKind.LEARNING_POLICY_RETIRED,
+        what="retiring a policy",
+        human=False,
         actor=actor,
-        subject=policy,
-        payload={"reason": reason, "from": previous_state},
-        now=now,
+        reason=reason,
+        kwargs={"now": _aware(now)},
+        payload={"from": policy.state},
+        resolve_checkpoints=True,
+        now=_aware(now),
     )
-    checkpoint_resolve_for_subject(
-        tenant=policy.tenant_id,
-        subject=policy,
-        approve=True,
-        actor=actor,
-        reason=f"policy retired: {reason}",
-        checkpoint_type=CheckpointType.POLICY_DEMOTED,
-        now=now,
-    )
-    return policy
 
 
 # --- prevention -------------------------------------------------------------------------------
@@ -595,7 +546,10 @@ def prevention_record(
         raise ValidationFailed(errors)
     policy = _lock(policy)
     if policy.state != PolicyState.ACTIVE:
-        raise _conflict(policy, "record a prevention for")
+        raise TransitionConflict(
+            f"cannot record a prevention for policy #{policy.pk} in state {policy.state}",
+            current_state=policy.state,
+        )
     record, created = _create_once(
         PreventionRecord,
         tenant_id=policy.tenant_id,
@@ -699,7 +653,10 @@ def regret_record(
         raise ValidationFailed(errors)
     policy = _lock(policy)
     if policy.state == PolicyState.RETIRED:
-        raise _conflict(policy, "record regret for")
+        raise TransitionConflict(
+            f"cannot record regret for policy #{policy.pk} in state {policy.state}",
+            current_state=policy.state,
+        )
     policy.regret_score = (
         decayed_score(
             score=policy.regret_score,
@@ -795,8 +752,10 @@ def timeline_record_console_proof(
 ) -> ConsoleProof:
     """Gate 3: a reviewer has seen this incident's timeline show the loop (incident, then a
     policy born from it, then a prevention). Recording it twice keeps the first record."""
-    actor = _require_reviewer(user, "recording a console proof")
     now = _aware(now)
+    actor = require_human(
+        user=user, tenant_id=incident.tenant_id, reason="console proof", what="a console proof"
+    )
     existing = ConsoleProof.objects.filter(incident=incident).first()
     if existing is not None:
         return existing

@@ -203,7 +203,7 @@ def test_the_seeds_evaluation_passes_and_allows_promotion(version, reviewer):
     evaluation = _evaluate(version)
 
     promoted = services.calibrator_promote(
-        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
     )
 
     assert evaluation.passed
@@ -218,7 +218,10 @@ def test_a_failed_evaluation_blocks_promotion(version, reviewer):
 
     with pytest.raises(TransitionConflict) as caught:
         services.calibrator_promote(
-            version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+            version=version,
+            target_stage="PRODUCTION",
+            actor=Actor.for_user(reviewer),
+            reason="passed",
         )
 
     assert not evaluation.passed
@@ -233,7 +236,10 @@ def test_a_failed_evaluation_blocks_promotion(version, reviewer):
 def test_promotion_without_an_evaluation_is_refused(version, reviewer):
     with pytest.raises(TransitionConflict, match="no evaluation"):
         services.calibrator_promote(
-            version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+            version=version,
+            target_stage="PRODUCTION",
+            actor=Actor.for_user(reviewer),
+            reason="passed",
         )
 
 
@@ -244,7 +250,7 @@ def test_the_gate_can_be_switched_off(version, reviewer, tenant):
     )
 
     promoted = services.calibrator_promote(
-        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
     )
 
     assert promoted.stage == ModelStage.PRODUCTION
@@ -276,10 +282,14 @@ def test_promoting_archives_the_previous_production_version(tenant, pairs, revie
     actor = Actor.for_user(reviewer)
     for version in (first, second):
         _evaluate(version)
-    services.calibrator_promote(version=first, target_stage="PRODUCTION", actor=actor)
+    services.calibrator_promote(
+        version=first, target_stage="PRODUCTION", actor=actor, reason="passed"
+    )
 
     services.calibrator_promote(version=second, target_stage="STAGING", actor=actor)
-    services.calibrator_promote(version=second, target_stage="PRODUCTION", actor=actor)
+    services.calibrator_promote(
+        version=second, target_stage="PRODUCTION", actor=actor, reason="passed"
+    )
 
     first.refresh_from_db()
     second.refresh_from_db()
@@ -327,14 +337,14 @@ def test_illegal_stage_moves_are_conflicts(version, reviewer, path, target):
             services.calibrator_promote(version=version, target_stage=step, actor=actor)
 
     with pytest.raises(TransitionConflict):
-        services.calibrator_promote(version=version, target_stage=target, actor=actor)
+        services.calibrator_promote(version=version, target_stage=target, actor=actor, reason="r")
 
 
 @pytest.mark.django_db
 def test_calibrate_applies_the_production_version(version, reviewer, tenant):
     _evaluate(version)
     services.calibrator_promote(
-        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
     )
 
     used, probabilities = services.calibrator_apply(

@@ -52,25 +52,45 @@ def test_a_tenant_without_go_live_state_reads_as_disabled(tenant):
     "service",
     [
         pytest.param(levers.go_live_enable, id="enable"),
-        pytest.param(levers.go_live_disable, id="disable"),
         pytest.param(levers.go_live_release_kill_switch, id="release"),
     ],
 )
-def test_go_live_changes_are_human_acts(tenant, token_actor, service):
+def test_loosening_go_live_is_a_human_act(tenant, token_actor, service):
     with pytest.raises(Forbidden):
         service(tenant=tenant, actor=token_actor, reason="machine says so")
     assert not GoLiveState.objects.filter(tenant=tenant).exists()
 
 
-def test_a_tripwire_may_engage_the_kill_switch_but_a_machine_token_may_not(tenant, token_actor):
+def test_a_reviewer_outside_the_tenant_cannot_release_the_kill_switch(
+    tenant, make_reviewer, other_tenant
+):
+    levers.go_live_engage_kill_switch(tenant=tenant, actor=Actor.system("tripwire"), reason="x")
+    outsider = make_reviewer("otto", for_tenant=other_tenant)
+
     with pytest.raises(Forbidden):
-        levers.go_live_engage_kill_switch(tenant=tenant, actor=token_actor, reason="x")
+        levers.go_live_release_kill_switch(
+            tenant=tenant, actor=Actor.for_user(outsider), reason="not mine"
+        )
 
-    state = levers.go_live_engage_kill_switch(
-        tenant=tenant, actor=Actor.system("tripwire"), reason="roi collapsed"
-    )
+    assert GoLiveState.objects.get(tenant=tenant).kill_switch_engaged
 
-    assert state.kill_switch_engaged and state.changed_by == "system:tripwire"
+
+@pytest.mark.parametrize(
+    "service, field, value",
+    [
+        pytest.param(levers.go_live_engage_kill_switch, "kill_switch_engaged", True, id="engage"),
+        pytest.param(levers.go_live_disable, "enabled", False, id="disable"),
+    ],
+)
+def test_a_machine_may_tighten_go_live_at_once(
+    tenant, token_actor, reviewer, service, field, value
+):
+    levers.go_live_enable(tenant=tenant, actor=Actor.for_user(reviewer), reason="launch")
+
+    state = service(tenant=tenant, actor=token_actor, reason="the engine saw something odd")
+
+    assert getattr(state, field) is value
+    assert state.changed_by == token_actor.label
 
 
 def test_each_go_live_change_needs_a_reason_and_is_a_ledger_entry(tenant, reviewer):

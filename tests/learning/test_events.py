@@ -160,7 +160,7 @@ def test_the_seed_loop_from_events_to_production_and_drift(tenant, reviewer):
         actor=Actor.system("engine"),
     )
     registry_services.calibrator_promote(
-        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
     )
     drift_services.drift_set_baseline(
         tenant=tenant,
@@ -266,7 +266,7 @@ def test_the_calibrated_report_uses_the_production_calibrator(tenant, reviewer):
         tenant=tenant, actor=Actor.system("test"), changes={"require_eval_pass": False}
     )
     registry_services.calibrator_promote(
-        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
     )
 
     raw = services.confidence_filter_report(tenant=tenant, threshold=0.8, actor=Actor.system("t"))

@@ -35,7 +35,9 @@ def demoted(tenant, reviewer):
         now=T0,
     )
     policy = svc.policy_create_from_incident(incident=incident, name="guard", actor=MACHINE, now=T0)
-    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    policy = svc.policy_activate(
+        policy=policy, user=reviewer, reason="shadow results clean", now=T0
+    )
     svc.prevention_record(
         policy=policy, outcome="PREVENTED", signature_match_confidence=0.9, actor=MACHINE, now=T0
     )

@@ -33,7 +33,9 @@ def _policy(api, incident_id, **overrides):
 def active_policy(api, reviewer_api):
     incident = _incident(api)
     policy = _policy(api, incident["id"])
-    response = reviewer_api.post(f"{BASE}/policies/{policy['id']}/activate/", {}, format="json")
+    response = reviewer_api.post(
+        f"{BASE}/policies/{policy['id']}/activate/", {"reason": "shadow clean"}, format="json"
+    )
     assert response.status_code == 200
     return incident, response.json()
 

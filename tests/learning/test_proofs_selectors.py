@@ -21,7 +21,9 @@ def _active(tenant, reviewer, key):
         tenant=tenant, pattern_key=key, signature=key, severity=5, actor=MACHINE, now=T0
     )
     policy = svc.policy_create_from_incident(incident=incident, name=key, actor=MACHINE, now=T0)
-    return incident, svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    return incident, svc.policy_activate(
+        policy=policy, user=reviewer, reason="shadow results clean", now=T0
+    )
 
 
 def _prevent(policy, n=1, outcome="PREVENTED", blocked=None):

@@ -51,7 +51,9 @@ def active_policy(tenant, reviewer):
         policy = svc.policy_create_from_incident(
             incident=incident, name=f"guard {key}", actor=MACHINE, now=T0, **settings
         )
-        return svc.policy_activate(policy=policy, user=reviewer, now=T0)
+        return svc.policy_activate(
+            policy=policy, user=reviewer, reason="shadow results clean", now=T0
+        )
 
     return make
 
@@ -214,7 +216,9 @@ def test_only_a_reviewer_reinstates(active_policy, viewer):
 def _to_state(policy, state, reviewer):
     if state == PolicyState.SHADOW:
         return policy
-    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    policy = svc.policy_activate(
+        policy=policy, user=reviewer, reason="shadow results clean", now=T0
+    )
     if state == PolicyState.DEMOTED:
         policy = svc.policy_demote(policy=policy, user=reviewer, reason="test", now=T0)
     if state == PolicyState.RETIRED:
@@ -245,7 +249,9 @@ def test_an_illegal_transition_is_a_conflict_naming_the_current_state(
     policy = _to_state(policy, state, reviewer)
     calls = {
         "reinstate": lambda: svc.policy_reinstate(policy=policy, user=reviewer, reason="r"),
-        "activate": lambda: svc.policy_activate(policy=policy, user=reviewer),
+        "activate": lambda: svc.policy_activate(
+            policy=policy, user=reviewer, reason="shadow results clean"
+        ),
         "demote": lambda: svc.policy_demote(policy=policy, user=reviewer, reason="r"),
         "retire": lambda: svc.policy_retire(policy=policy, actor=MACHINE, reason="r"),
         "prevent": lambda: svc.prevention_record(
@@ -391,7 +397,9 @@ def test_decay_leaves_policies_without_regret_or_without_a_rate_alone(active_pol
 def test_concurrent_decay_runs_do_not_decay_twice(tenant, reviewer):
     incident = _incident(tenant)
     policy = svc.policy_create_from_incident(incident=incident, name="p", actor=MACHINE, now=T0)
-    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    policy = svc.policy_activate(
+        policy=policy, user=reviewer, reason="shadow results clean", now=T0
+    )
     _regret(policy, severity=7, now=T0)
     later = T0 + dt.timedelta(days=2.5)
     barrier = threading.Barrier(4)
@@ -444,7 +452,9 @@ def _run_in_threads(n: int, fn) -> list[BaseException]:
 def test_concurrent_regret_demotes_a_policy_exactly_once(tenant, reviewer):
     incident = _incident(tenant)
     policy = svc.policy_create_from_incident(incident=incident, name="p", actor=MACHINE, now=T0)
-    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    policy = svc.policy_activate(
+        policy=policy, user=reviewer, reason="shadow results clean", now=T0
+    )
     errors = _run_in_threads(6, lambda i: _regret(policy, severity=4, now=T0))
     assert not errors
     policy = _fresh(policy)
@@ -459,7 +469,9 @@ def test_concurrent_regret_demotes_a_policy_exactly_once(tenant, reviewer):
 def test_concurrent_deliveries_of_one_event_id_store_one_regret(tenant, reviewer):
     incident = _incident(tenant)
     policy = svc.policy_create_from_incident(incident=incident, name="p", actor=MACHINE, now=T0)
-    policy = svc.policy_activate(policy=policy, user=reviewer, now=T0)
+    policy = svc.policy_activate(
+        policy=policy, user=reviewer, reason="shadow results clean", now=T0
+    )
     errors = _run_in_threads(4, lambda i: _regret(policy, severity=2, now=T0, event_id="dup"))
     assert not errors
     policy = _fresh(policy)

@@ -176,7 +176,7 @@ def test_the_beat_check_measures_production_calibrators(tenant, reviewer):
         tenant=tenant, actor=Actor.for_user(reviewer), changes={"require_eval_pass": False}
     )
     registry_services.calibrator_promote(
-        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
     )
     services.drift_set_baseline(
         tenant=tenant,

@@ -12,16 +12,16 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_fsm import can_proceed
 
 from calibration.models import CalibratorVersion, ModelStage
 from calibration.services.registry import calibrator_live_metrics, registry_config_for
-from governance.errors import Forbidden, NotFound, TransitionConflict, ValidationFailed
+from governance.errors import NotFound, ValidationFailed
+from governance.kernel.kinds import LedgerKind
+from governance.kernel.transitions import govern_transition
 from governance.models import Tenant
 from governance.services.checkpoints import (
     CheckpointQueueFull,
     checkpoint_open,
-    checkpoint_resolve_for_subject,
 )
 from governance.services.ledger import Actor, ledger_append
 from tripwire.models import DriftAlert, DriftAlertState, DriftBaseline
@@ -250,34 +250,19 @@ def drift_alert_acknowledge(
     *, alert: DriftAlert, user, reason: str, now: dt.datetime | None = None
 ) -> DriftAlert:
     now = now or timezone.now()
-    if user is None or not user.is_authenticated or not user.has_perm("governance.review"):
-        raise Forbidden("acknowledging a drift alert is a human act: it needs a reviewer")
-    if not reason or not reason.strip():
-        raise ValidationFailed({"reason": ["a reason is required"]})
-    actor = Actor.for_user(user)
-    alert = DriftAlert.objects.select_for_update().get(pk=alert.pk)
-    if not can_proceed(alert.acknowledge):
-        raise TransitionConflict(f"alert is {alert.state}", current_state=alert.state)
-    alert.acknowledge(user=user, reason=reason, now=now)
-    alert.save()
-    ledger_append(
-        tenant=alert.tenant_id,
-        kind="drift.alert_acknowledged",
-        actor=actor,
-        subject=alert,
-        payload={"reason": reason, "model": alert.model_name, "metric": alert.metric},
-        now=now,
-    )
-    checkpoint_resolve_for_subject(
-        tenant=alert.tenant_id,
-        subject=alert,
-        approve=True,
-        actor=actor,
+    return govern_transition(
+        obj=alert,
+        transition="acknowledge",
+        kind=LedgerKind.DRIFT_ALERT_ACKNOWLEDGED,
+        what="acknowledging a drift alert",
+        human=True,
+        user=user,
         reason=reason,
-        checkpoint_type=CHECKPOINT_TYPE,
+        kwargs={"user": user, "reason": (reason or "").strip(), "now": now},
+        payload={"model": alert.model_name, "metric": alert.metric},
+        resolve_checkpoints=True,
         now=now,
     )
-    return alert
 
 
 def drift_check_production_models(*, now: dt.datetime | None = None) -> dict[str, int]:

@@ -25,8 +25,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from scipy import stats
 
-from governance.errors import Forbidden, TransitionConflict, ValidationFailed
+from governance.errors import TransitionConflict, ValidationFailed
 from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
+from governance.kernel.authority import require_human
 from governance.models import CheckpointPriority, CheckpointType, Tenant
 from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
 from governance.services.ledger import Actor, ledger_append
@@ -584,13 +585,11 @@ def regression_acknowledge(
 ) -> RegressionState:
     """A reviewer has seen the trigger: re-arm the tripwire, resolve its checkpoint, and, only
     when asked, re-enable the risk policy the tripwire throttled."""
-    if user is None or getattr(user, "pk", None) is None or not user.has_perm("governance.review"):
-        raise Forbidden("acknowledging a tripwire is a human act: it needs a logged-in reviewer")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed({"reason": ["a reason is required"]})
+    actor = require_human(
+        user=user, tenant_id=policy.tenant_id, reason=reason, what="acknowledging a tripwire"
+    )
+    reason = reason.strip()
     now = now or timezone.now()
-    actor = Actor.for_user(user)
     state = _lock_state(policy.pk, skip_locked=False)
     if not state.triggered:
         raise TransitionConflict(f"tripwire {policy} is not triggered", current_state=state.status)
