@@ -30,6 +30,8 @@ from calibration.models import (
 from calibration.registry_sources import counters, sample_source, sample_source_names
 from governance.errors import NotFound, TransitionConflict, ValidationFailed
 from governance.kernel.authority import require_human_actor
+from governance.kernel.kinds import LedgerKind
+from governance.kernel.transitions import govern_transition
 from governance.models import Tenant
 from governance.services.ledger import Actor, ledger_append
 
@@ -530,12 +532,6 @@ def calibrator_evaluate(
     return evaluation
 
 
-def _conflict(version: CalibratorVersion, action: str) -> TransitionConflict:
-    return TransitionConflict(
-        f"cannot {action} {version} in stage {version.stage}", current_state=version.stage
-    )
-
-
 @transaction.atomic
 def calibrator_promote(
     *,
@@ -554,64 +550,80 @@ def calibrator_promote(
     # The model row serializes promotions of its versions.
     model = CalibratorModel.objects.select_for_update().get(pk=version.model_id)
     version = CalibratorVersion.objects.select_related("model").get(pk=version.pk)
-    previous = None
     source_stage = version.stage
     if target_stage == ModelStage.STAGING:
-        if not can_proceed(version.to_staging):
-            raise _conflict(version, "stage")
-        version.to_staging(now=now)
-    else:
-        actor = require_human_actor(
+        return govern_transition(
+            obj=version,
+            transition="to_staging",
+            kind=LedgerKind.CALIBRATOR_VERSION_PROMOTED,
+            what="stage",
+            human=False,
             actor=actor,
-            tenant_id=version.tenant_id,
             reason=reason,
-            what="promotion to PRODUCTION",
+            kwargs={"now": now},
+            payload=_promotion_payload(version, source_stage, ModelStage.STAGING),
+            now=now,
         )
-        if not can_proceed(version.to_production, check_conditions=False):
-            raise _conflict(version, "promote")
-        if not can_proceed(version.to_production):
-            latest = version.latest_evaluation()
-            why = "it has no evaluation" if latest is None else "its latest evaluation failed"
-            raise EvaluationGateClosed(
-                f"{version} cannot go to PRODUCTION: {why} (require_eval_pass)",
-                current_state=version.stage,
-            )
-        previous = (
-            CalibratorVersion.objects.filter(model=model, stage=ModelStage.PRODUCTION)
-            .exclude(pk=version.pk)
-            .first()
+    human = require_human_actor(
+        actor=actor, tenant_id=version.tenant_id, reason=reason, what="promotion to PRODUCTION"
+    )
+    if can_proceed(version.to_production, check_conditions=False) and not can_proceed(
+        version.to_production
+    ):
+        latest = version.latest_evaluation()
+        why = "it has no evaluation" if latest is None else "its latest evaluation failed"
+        raise EvaluationGateClosed(
+            f"{version} cannot go to PRODUCTION: {why} (require_eval_pass)",
+            current_state=version.stage,
         )
+    previous = (
+        CalibratorVersion.objects.filter(model=model, stage=ModelStage.PRODUCTION)
+        .exclude(pk=version.pk)
+        .first()
+    )
+
+    def archive_previous(row: CalibratorVersion) -> None:
+        # Archived first, so the model never has two PRODUCTION versions at any point.
         if previous is not None:
-            previous.archive(now=now)
-            previous.save()
-            ledger_append(
-                tenant=version.tenant_id,
-                kind="calibrator.version_archived",
-                actor=actor,
-                subject=previous,
-                payload={"reason": f"superseded by v{version.number}", "from": "PRODUCTION"},
+            govern_transition(
+                obj=previous,
+                transition="archive",
+                kind=LedgerKind.CALIBRATOR_VERSION_ARCHIVED,
+                what="archive",
+                human=False,
+                actor=human,
+                kwargs={"now": now},
+                payload={"reason": f"superseded by v{row.number}", "from": "PRODUCTION"},
                 now=now,
             )
-        version.to_production(now=now)
-    version.save()
-    latest = version.latest_evaluation()
-    ledger_append(
-        tenant=version.tenant_id,
-        kind="calibrator.version_promoted",
-        actor=actor,
-        subject=version,
+
+    return govern_transition(
+        obj=version,
+        transition="to_production",
+        kind=LedgerKind.CALIBRATOR_VERSION_PROMOTED,
+        what="promote",
+        human=False,
+        actor=human,
+        reason=reason,
+        kwargs={"now": now},
+        before_transition=archive_previous,
         payload={
-            "model": model.name,
-            "version": version.number,
-            "from": source_stage,
-            "to": version.stage,
-            "reason": reason,
-            "evaluation": latest.pk if latest else None,
+            **_promotion_payload(version, source_stage, ModelStage.PRODUCTION),
             "archived": previous.number if previous else None,
         },
         now=now,
     )
-    return version
+
+
+def _promotion_payload(version: CalibratorVersion, source: str, target: str) -> dict[str, Any]:
+    latest = version.latest_evaluation()
+    return {
+        "model": version.model.name,
+        "version": version.number,
+        "from": source,
+        "to": target,
+        "evaluation": latest.pk if latest else None,
+    }
 
 
 @transaction.atomic
@@ -632,20 +644,18 @@ def calibrator_archive(
             reason=reason,
             what="archiving the PRODUCTION version",
         )
-    if not can_proceed(version.archive):
-        raise _conflict(version, "archive")
-    source_stage = version.stage
-    version.archive(now=now)
-    version.save()
-    ledger_append(
-        tenant=version.tenant_id,
-        kind="calibrator.version_archived",
+    return govern_transition(
+        obj=version,
+        transition="archive",
+        kind=LedgerKind.CALIBRATOR_VERSION_ARCHIVED,
+        what="archive",
+        human=False,
         actor=actor,
-        subject=version,
-        payload={"reason": reason, "from": source_stage},
+        reason=reason,
+        kwargs={"now": now},
+        payload={"from": version.stage},
         now=now,
     )
-    return version
 
 
 # --- runtime reads --------------------------------------------------------------------------

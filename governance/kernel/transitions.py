@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
-from django_fsm import can_proceed, has_transition_perm
+from django_fsm import FSMFieldMixin, can_proceed, has_transition_perm
 
 from governance.errors import Forbidden, TransitionConflict
 from governance.kernel.authority import require_human
@@ -38,7 +38,10 @@ def changed_fields(obj: Model, before: dict[str, Any]) -> list[str]:
 
 
 def _state_of(obj: Model) -> str:
-    return str(getattr(obj, "state", ""))
+    for field in obj._meta.concrete_fields:
+        if isinstance(field, FSMFieldMixin):
+            return str(getattr(obj, field.attname))
+    return ""
 
 
 def govern_transition(
