@@ -100,8 +100,9 @@ class DiffSerializer(serializers.Serializer):
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
     # ``payload`` is a database-generated column, which DRF would render with the model
-    # field's ``value_to_string`` (a Python repr): declare it as the JSON object it is.
-    payload = serializers.JSONField(read_only=True)
+    # field's ``value_to_string`` (a Python repr): declare it as the JSON object it is, which
+    # also tells the OpenAPI schema so.
+    payload = serializers.DictField(read_only=True)
 
     class Meta:
         model = LedgerEntry
@@ -149,7 +150,7 @@ class RollbackReportSerializer(serializers.ModelSerializer):
     rolled_back_to = serializers.CharField(source="rolled_back_to.version", read_only=True)
     rolled_back_from_id = serializers.IntegerField(read_only=True, allow_null=True)
     rolled_back_to_id = serializers.IntegerField(read_only=True)
-    diff = serializers.JSONField(read_only=True)
+    diff = serializers.DictField(read_only=True)
     checkpoint_ids = serializers.ListField(child=serializers.IntegerField(), read_only=True)
 
     class Meta:
