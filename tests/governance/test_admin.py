@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from governance.models import CheckpointState, LedgerEntry, VersionState
+from governance.selectors import active_version
 from governance.services.checkpoints import checkpoint_open
 from governance.services.ledger import Actor, ledger_append
 from governance.services.versions import version_activate, version_approve, version_register
@@ -20,6 +21,7 @@ def register(tenant, author, version="1.0.0", **payload):
         family="scoring",
         version=version,
         payload=scoring_payload(**payload),
+        base_version=active_version(tenant_id=tenant.pk, family="scoring"),
         actor=Actor.for_user(author),
         submit=True,
     )
@@ -36,7 +38,7 @@ def transition_url(version, name):
 @pytest.fixture
 def proposal(tenant, author, reviewer):
     active = version_approve(version=register(tenant, author), user=reviewer, reason="ok")
-    version_activate(version=active, user=reviewer)
+    version_activate(version=active, user=reviewer, reason="go")
     return register(tenant, author, "1.1.0", thresholds=[0.45, 0.7])
 
 
