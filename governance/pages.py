@@ -32,18 +32,12 @@ class DecisionForm(forms.Form):
             ("rebase", "rebase"),
         ]
     )
+    # Optional here only because submitting needs none: every other decision is a human act
+    # whose service refuses a missing reason, and the page reports that refusal.
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False
     )
     acknowledge_breaking = forms.BooleanField(required=False)
-
-    def clean(self):
-        cleaned = super().clean()
-        # Every decision but submitting (a proposer's act) is a human act that needs a reason;
-        # the services refuse without one too, this only says so next to the field.
-        if cleaned.get("decision", "submit") != "submit" and not cleaned.get("reason", "").strip():
-            self.add_error("reason", f"{cleaned['decision']} needs a reason")
-        return cleaned
 
 
 def _error_text(exc: Exception) -> str:
