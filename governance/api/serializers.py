@@ -19,6 +19,7 @@ class ConfigVersionSerializer(serializers.ModelSerializer):
         source="base_version.version", read_only=True, default=None
     )
     created_by = serializers.CharField(source="created_by_label", read_only=True)
+    contributors = serializers.ListField(child=serializers.CharField(), read_only=True)
     approvals = serializers.SerializerMethodField()
 
     class Meta:
@@ -34,6 +35,7 @@ class ConfigVersionSerializer(serializers.ModelSerializer):
             "payload",
             "base_version",
             "created_by",
+            "contributors",
             "created_at",
             "submitted_at",
             "approved_at",

@@ -182,7 +182,13 @@ def version_register(
 
 
 def _lock(version: ConfigVersion) -> ConfigVersion:
-    return ConfigVersion.objects.select_for_update().select_related("family").get(pk=version.pk)
+    # Only the version row: locking the joined family row too would take it before the ledger
+    # head, the reverse of _switch_active's order, and an approval could deadlock an activation.
+    return (
+        ConfigVersion.objects.select_for_update(of=("self",))
+        .select_related("family")
+        .get(pk=version.pk)
+    )
 
 
 @transaction.atomic
