@@ -29,8 +29,11 @@ class DecisionForm(forms.Form):
             ("approve", "approve"),
             ("reject", "reject"),
             ("activate", "activate"),
+            ("rebase", "rebase"),
         ]
     )
+    # Optional here only because submitting needs none: every other decision is a human act
+    # whose service refuses a missing reason, and the page reports that refusal.
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False
     )
@@ -50,12 +53,20 @@ def _apply(decision: str, *, version: ConfigVersion, user, data: dict) -> Config
         return version_services.version_approve(version=version, user=user, reason=data["reason"])
     if decision == "reject":
         return version_services.version_reject(version=version, user=user, reason=data["reason"])
+    if decision == "rebase":
+        return version_services.version_rebase(version=version, user=user, reason=data["reason"])
     return version_services.version_activate(
         version=version,
         user=user,
         reason=data["reason"],
         acknowledge_breaking=data["acknowledge_breaking"],
     )
+
+
+def _with_json(changes: list[dict]) -> list[dict]:
+    return [
+        {**c, "old_json": json.dumps(c["old"]), "new_json": json.dumps(c["new"])} for c in changes
+    ]
 
 
 def version_decide(request, pk: int):
@@ -72,11 +83,15 @@ def version_decide(request, pk: int):
         elif form.is_valid():
             decision = form.cleaned_data["decision"]
             try:
-                _apply(decision, version=version, user=request.user, data=form.cleaned_data)
+                result = _apply(
+                    decision, version=version, user=request.user, data=form.cleaned_data
+                )
             except (DomainError, TransitionNotAllowed, ConcurrentTransition) as exc:
                 messages.error(request, f"{decision} refused: {_error_text(exc)}")
             else:
                 messages.success(request, f"{decision}: done")
+                if result.pk != version.pk:  # a rebase: the new version needs its own review
+                    return redirect("govloop-version-decide", pk=result.pk)
         else:
             messages.error(request, f"invalid decision: {form.errors.as_text()}")
         return redirect("govloop-version-decide", pk=version.pk)
@@ -85,16 +100,20 @@ def version_decide(request, pk: int):
     active = selectors.active_version(tenant_id=version.tenant_id, family=version.family.name)
     approvals = list(version.approvals.select_related("reviewer").order_by("created_at"))
     is_reviewer = has_reviewer_perm(request)
-    is_author = version.created_by_id == request.user.pk
+    is_contributor = Actor.for_user(request.user).label in version_services.contributors_of(version)
+    undecided = version.state in version_services.REBASABLE_STATES
+    stale = undecided and version_services.is_stale(version, active)
+    three_way = version_services.version_three_way(version, active) if stale else None
+    history = [
+        {"entry": e, "payload_json": json.dumps(e.payload, sort_keys=True)}
+        for e in selectors.ledger_for_subject(subject=version)
+    ]
     context = {
         **admin.site.each_context(request),
         "title": f"Decide {version.family.name} v{version.version}",
         "version": version,
         "active": active,
-        "diff": [
-            {**c, "old_json": json.dumps(c["old"]), "new_json": json.dumps(c["new"])}
-            for c in diff["changes"]
-        ],
+        "diff": _with_json(diff["changes"]),
         "diff_against": diff["against"],
         "payload_json": json.dumps(version.payload, indent=2, sort_keys=True),
         "changes": version.changes or [],
@@ -104,14 +123,27 @@ def version_decide(request, pk: int):
         "approvals": approvals,
         "required": version.family.approvals_required,
         "sections": collect_version_sections(version=version),
-        "history": list(selectors.ledger_for_subject(subject=version)),
+        "history": history,
+        "contributors": version_services.contributors_of(version),
+        "stale": stale,
+        "three_way": three_way
+        and {
+            **three_way,
+            "base_to_active": _with_json(three_way["base_to_active"]),
+            "base_to_proposal": _with_json(three_way["base_to_proposal"]),
+        },
+        "rollback_reports": [
+            {"report": r, "diff_rows": _with_json(r.diff.get("changes", []))}
+            for r in selectors.rollback_reports_for(version=version)
+        ],
         "can_decide": is_reviewer
-        and not is_author
+        and not is_contributor
         and version.state == VersionState.PENDING_APPROVAL,
         "can_reject": is_reviewer and version.state == VersionState.PENDING_APPROVAL,
-        "can_activate": is_reviewer and version.state == VersionState.APPROVED,
+        "can_activate": is_reviewer and version.state == VersionState.APPROVED and not stale,
+        "can_rebase": is_reviewer and stale,
         "can_submit": is_reviewer and version.state == VersionState.DRAFT,
-        "is_author": is_author,
+        "is_author": is_contributor,
         "change_url": admin_url(ConfigVersion, "change", version.pk),
         "list_url": admin_url(ConfigVersion, query=f"tenant__id__exact={version.tenant_id}"),
         "opts": ConfigVersion._meta,

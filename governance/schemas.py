@@ -1,6 +1,8 @@
 """JSON Schemas of the config families, and the checks JSON Schema cannot express."""
 
+import copy
 import itertools
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -159,3 +161,66 @@ def structural_diff(old: Any, new: Any, prefix: str = "") -> list[dict[str, Any]
     elif old != new or type(old) is not type(new):
         changes.append({"path": prefix or "$", "op": "changed", "old": old, "new": new})
     return changes
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Two diff paths touch the same value when one is the other or contains it."""
+    return a == b or a.startswith((f"{b}.", f"{b}[")) or b.startswith((f"{a}.", f"{a}["))
+
+
+def three_way_diff(base: Any, active: Any, proposal: Any) -> dict[str, Any]:
+    """What happened on each side since the common base: ``base_to_active`` (what the active
+    version changed), ``base_to_proposal`` (what the proposal changes) and ``both_touched``
+    (paths both sides changed: activating the proposal as it is would undo the active side)."""
+    to_active = structural_diff(base, active)
+    to_proposal = structural_diff(base, proposal)
+    both = sorted(
+        {
+            path
+            for path in [c["path"] for c in to_active] + [c["path"] for c in to_proposal]
+            if any(_overlaps(path, c["path"]) for c in to_active)
+            and any(_overlaps(path, c["path"]) for c in to_proposal)
+        }
+    )
+    return {"base_to_active": to_active, "base_to_proposal": to_proposal, "both_touched": both}
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _path_parts(path: str) -> list[str | int]:
+    return [int(index) if index else key for key, index in _PATH_PART.findall(path) if key or index]
+
+
+def apply_structural_diff(target: Any, changes: list[dict[str, Any]]) -> Any:
+    """A copy of ``target`` with ``structural_diff`` changes applied (each change's ``new``
+    value set at its path, ``removed`` paths deleted). Raises ``KeyError`` naming a path that
+    cannot be reached in ``target`` (a list index past its end)."""
+    result = copy.deepcopy(target)
+    for change in changes:
+        if change["path"] == "$":  # the whole document changed type
+            result = copy.deepcopy(change["new"])
+            continue
+        parts = _path_parts(change["path"])
+        node = result
+        for part, following in itertools.pairwise(parts):
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    raise KeyError(change["path"])
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    raise KeyError(change["path"])
+                node = node.setdefault(part, [] if isinstance(following, int) else {})
+        last = parts[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise KeyError(change["path"])
+            node[last] = copy.deepcopy(change["new"])
+        elif not isinstance(node, dict):
+            raise KeyError(change["path"])
+        elif change["op"] == "removed":
+            node.pop(last, None)
+        else:
+            node[last] = copy.deepcopy(change["new"])
+    return result

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from governance.models import (
     Checkpoint,
     CheckpointState,
     ConfigVersion,
     LedgerEntry,
+    RollbackReport,
     Tenant,
     VersionState,
 )
@@ -81,3 +82,10 @@ def checkpoint_queue(*, tenant_ids) -> QuerySet[Checkpoint]:
     return Checkpoint.objects.filter(
         tenant_id__in=tenant_ids, state=CheckpointState.PENDING
     ).order_by("priority", "created_at", "id")
+
+
+def rollback_reports_for(*, version: ConfigVersion) -> QuerySet[RollbackReport]:
+    """The rollbacks that left or reached this version, newest first."""
+    return RollbackReport.objects.select_related(
+        "family", "rolled_back_from", "rolled_back_to"
+    ).filter(Q(rolled_back_to=version) | Q(rolled_back_from=version))

@@ -127,7 +127,8 @@ class ConfigFamilyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 class ActivateForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    # Activation is a human act: a reason is required, as on every route.
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
     acknowledge_breaking = forms.BooleanField(
         required=False,
         help_text="Required when the version declares a breaking change or its schema is "
@@ -143,7 +144,7 @@ def _reject(obj, request, reason):
     return version_services.version_reject(version=obj, user=request.user, reason=reason)
 
 
-def _activate(obj, request, reason="", acknowledge_breaking=False):
+def _activate(obj, request, reason, acknowledge_breaking=False):
     return version_services.version_activate(
         version=obj, user=request.user, reason=reason, acknowledge_breaking=acknowledge_breaking
     )
@@ -177,16 +178,21 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
     list_display = ["__str__", "tenant", "state", "source", "created_by_label", "created_at"]
     list_filter = ["tenant", "family__name", "state", "source"]
     list_select_related = ["tenant", "family"]
-    raw_id_fields = ["base_version", "created_by", "activated_by"]
     search_fields = ["version", "description"]
+    # Every field is read-only: a version changes only through its services (the transition
+    # buttons and the decide page), so the form cannot move its base, authorship or
+    # description behind the ledger's back.
     readonly_fields = [
         "tenant",
         "family",
         "version",
         "source",
+        "base_version",
+        "description",
         "pretty_payload",
         "changes",
         "created_by_label",
+        "contributors",
         "created_at",
         "submitted_at",
         "approved_at",
@@ -196,6 +202,7 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
         "deactivated_at",
         "approvals_view",
         "diff_view",
+        "rollback_reports_view",
         "review_sections",
         "history_view",
     ]
@@ -239,6 +246,31 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
                     for c in diff["changes"]
                 ),
             ),
+        )
+
+    @admin.display(description="rollback reports")
+    def rollback_reports_view(self, obj):
+        reports = selectors.rollback_reports_for(version=obj)
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{}: v{} &rarr; v{} by {}{} — {} (ledger #{}, checkpoints {}; {} path(s) changed)",
+                (
+                    (
+                        r.created_at,
+                        r.rolled_back_from.version if r.rolled_back_from else "—",
+                        r.rolled_back_to.version,
+                        r.actor,
+                        " (automatic)" if r.automatic else "",
+                        r.reason,
+                        r.ledger_seq,
+                        ", ".join(map(str, r.checkpoint_ids)) or "none",
+                        len(r.diff.get("changes", [])),
+                    )
+                    for r in reports
+                ),
+            )
+            or "—"
         )
 
     @admin.display(description="history (ledger)")

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from governance.api.serializers_base import StrictSerializer
-from governance.models import Checkpoint, ConfigVersion, LedgerEntry
+from governance.models import Checkpoint, ConfigVersion, LedgerEntry, RollbackReport
 
 
 class ChangeSerializer(StrictSerializer):
@@ -19,6 +19,7 @@ class ConfigVersionSerializer(serializers.ModelSerializer):
         source="base_version.version", read_only=True, default=None
     )
     created_by = serializers.CharField(source="created_by_label", read_only=True)
+    contributors = serializers.ListField(child=serializers.CharField(), read_only=True)
     approvals = serializers.SerializerMethodField()
 
     class Meta:
@@ -34,6 +35,7 @@ class ConfigVersionSerializer(serializers.ModelSerializer):
             "payload",
             "base_version",
             "created_by",
+            "contributors",
             "created_at",
             "submitted_at",
             "approved_at",
@@ -80,7 +82,8 @@ class PayloadEditSerializer(StrictSerializer):
 
 
 class ActivateSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    # Activation is a human act: it needs a reason like every other (SPEC 4, "Decisions").
+    reason = serializers.CharField(max_length=2000, trim_whitespace=True)
     acknowledge_breaking = serializers.BooleanField(required=False, default=False)
 
 
@@ -98,6 +101,11 @@ class DiffSerializer(serializers.Serializer):
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
+    # ``payload`` is a database-generated column, which DRF would render with the model
+    # field's ``value_to_string`` (a Python repr): declare it as the JSON object it is, which
+    # also tells the OpenAPI schema so.
+    payload = serializers.DictField(read_only=True)
+
     class Meta:
         model = LedgerEntry
         fields = [
@@ -134,3 +142,43 @@ class CheckpointSerializer(serializers.ModelSerializer):
             "resolution_reason",
         ]
         read_only_fields = fields
+
+
+class RollbackReportSerializer(serializers.ModelSerializer):
+    family = serializers.CharField(source="family.name", read_only=True)
+    rolled_back_from = serializers.CharField(
+        source="rolled_back_from.version", read_only=True, default=None
+    )
+    rolled_back_to = serializers.CharField(source="rolled_back_to.version", read_only=True)
+    rolled_back_from_id = serializers.IntegerField(read_only=True, allow_null=True)
+    rolled_back_to_id = serializers.IntegerField(read_only=True)
+    diff = serializers.DictField(read_only=True)
+    checkpoint_ids = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta:
+        model = RollbackReport
+        fields = [
+            "id",
+            "family",
+            "rolled_back_from",
+            "rolled_back_from_id",
+            "rolled_back_to",
+            "rolled_back_to_id",
+            "diff",
+            "actor",
+            "reason",
+            "automatic",
+            "checkpoint_ids",
+            "ledger_seq",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class StaleBaseSerializer(serializers.Serializer):
+    """The 409 body of an activation refused because the version's base is not active."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    current_state = serializers.CharField()
+    diff = serializers.DictField()

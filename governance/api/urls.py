@@ -6,6 +6,7 @@ from governance.api import views
 router = DefaultRouter(trailing_slash=True)
 router.register("config-versions", views.ConfigVersionViewSet, basename="config-version")
 router.register("checkpoints", views.CheckpointViewSet, basename="checkpoint")
+router.register("rollback-reports", views.RollbackReportViewSet, basename="rollback-report")
 
 urlpatterns = [
     path("config/<slug:family>/active", views.ActiveConfigView.as_view(), name="active-config"),

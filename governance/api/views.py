@@ -19,10 +19,18 @@ from governance.api.serializers import (
     DiffSerializer,
     LedgerEntrySerializer,
     PayloadEditSerializer,
+    RollbackReportSerializer,
+    StaleBaseSerializer,
 )
 from governance.api.serializers_base import ReasonSerializer
 from governance.api.tenancy import TenantScopedMixin, request_actor, request_tenant
-from governance.models import Checkpoint, ConfigVersion, VersionApproval, VersionState
+from governance.models import (
+    Checkpoint,
+    ConfigVersion,
+    RollbackReport,
+    VersionApproval,
+    VersionState,
+)
 from governance.services import checkpoints as checkpoint_services
 from governance.services import versions as version_services
 
@@ -126,7 +134,10 @@ class ConfigVersionViewSet(
         )
         return self._respond(version)
 
-    @extend_schema(request=ActivateSerializer, responses=ConfigVersionSerializer)
+    @extend_schema(
+        request=ActivateSerializer,
+        responses={200: ConfigVersionSerializer, 409: StaleBaseSerializer},
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
     def activate(self, request, pk=None):
         data = ActivateSerializer(data=request.data)
@@ -152,6 +163,21 @@ class ConfigVersionViewSet(
         )
         return self._respond(version)
 
+    @extend_schema(request=ReasonSerializer, responses={201: ConfigVersionSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsReviewer])
+    def rebase(self, request, pk=None):
+        """Replay this stale version's changes onto the active version as a new DRAFT."""
+        version = version_services.version_rebase(
+            version=self.get_object(), user=request.user, reason=self._reason(request)
+        )
+        return self._respond(version, status.HTTP_201_CREATED)
+
+    @extend_schema(responses=RollbackReportSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="rollback-reports")
+    def rollback_reports(self, request, pk=None):
+        reports = selectors.rollback_reports_for(version=self.get_object())
+        return Response(RollbackReportSerializer(reports, many=True).data)
+
     @extend_schema(responses=DiffSerializer)
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None):
@@ -162,6 +188,15 @@ class ConfigVersionViewSet(
     def history(self, request, pk=None):
         entries = selectors.ledger_for_subject(subject=self.get_object())
         return Response(LedgerEntrySerializer(entries, many=True).data)
+
+
+class RollbackReportViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """What each rollback changed (seed 001): from, to, the diff, who, why, and the
+    checkpoint and ledger ids of the decision."""
+
+    serializer_class = RollbackReportSerializer
+    queryset = RollbackReport.objects.select_related("family", "rolled_back_from", "rolled_back_to")
+    filterset_fields = ["automatic"]
 
 
 class ActiveConfigView(APIView):

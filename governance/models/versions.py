@@ -27,8 +27,17 @@ def _is_reviewer(instance: "ConfigVersion", user) -> bool:
     return bool(user and user.is_authenticated and user.has_perm("governance.review"))
 
 
-def _is_reviewer_not_author(instance: "ConfigVersion", user) -> bool:
-    return _is_reviewer(instance, user) and instance.created_by_id != getattr(user, "pk", None)
+def _contributed(instance: "ConfigVersion", user) -> bool:
+    # ``user:<username>`` is the label Actor.for_user gives a person in the ledger and in
+    # ``contributors``; spelled out here because a model cannot import the services.
+    label = f"user:{user.get_username()}"
+    return instance.created_by_id == user.pk or label in (instance.contributors or [])
+
+
+def _is_reviewer_not_contributor(instance: "ConfigVersion", user) -> bool:
+    """Four eyes on every route that asks the model (admin FSM buttons, the kernel): nobody
+    who registered, edited or submitted the payload may approve it."""
+    return _is_reviewer(instance, user) and not _contributed(instance, user)
 
 
 def _was_approved(instance: "ConfigVersion") -> bool:
@@ -133,15 +142,30 @@ class ConfigVersion(ConcurrentTransitionMixin, models.Model):
     def submit(self, *, now=None):
         self.submitted_at = now or timezone.now()
 
-    @transition(field=state, source=VersionState.PENDING_APPROVAL, target=VersionState.DRAFT)
+    # A payload edit goes through here from DRAFT too, so every edit is one governed change.
+    @transition(
+        field=state,
+        source=[VersionState.DRAFT, VersionState.PENDING_APPROVAL],
+        target=VersionState.DRAFT,
+    )
     def return_to_draft(self):
         self.submitted_at = None
+
+    # One reviewer's approval while more are required: the state stays, the approval counts.
+    @transition(
+        field=state,
+        source=VersionState.PENDING_APPROVAL,
+        target=VersionState.PENDING_APPROVAL,
+        permission=_is_reviewer_not_contributor,
+    )
+    def record_approval(self):
+        pass
 
     @transition(
         field=state,
         source=VersionState.PENDING_APPROVAL,
         target=VersionState.APPROVED,
-        permission=_is_reviewer_not_author,
+        permission=_is_reviewer_not_contributor,
         custom={"label": "Approve", "admin": True},
     )
     def approve(self, *, now=None):

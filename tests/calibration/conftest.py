@@ -1,5 +1,6 @@
 import pytest
 
+from governance.selectors import active_version
 from governance.services.ledger import Actor
 from governance.services.versions import version_activate, version_approve, version_register
 from tests.factories import scoring_payload
@@ -26,6 +27,7 @@ def activate_scoring(tenant, reviewer):
             family="scoring",
             version=version,
             payload=payload or one_feature_payload(),
+            base_version=active_version(tenant_id=tenant.pk, family="scoring"),
             actor=Actor.system("test"),
             submit=True,
         )

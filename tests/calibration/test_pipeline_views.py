@@ -192,6 +192,7 @@ def test_the_score_endpoint_applies_a_newly_activated_version_at_once(
 ):
     from django.core.cache import cache
 
+    from governance.selectors import active_version
     from governance.services.ledger import Actor
     from governance.services.versions import version_activate, version_approve, version_register
 
@@ -202,6 +203,9 @@ def test_the_score_endpoint_applies_a_newly_activated_version_at_once(
         family="scoring",
         version="1.1.0",
         payload=one_feature_payload(thresholds=[0.3, 0.45]),
+        base_version=active_version(
+            tenant_id=reviewer.memberships.get().tenant_id, family="scoring"
+        ),
         actor=Actor.system("test"),
         submit=True,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import factory
 
+from governance.selectors import active_version
 from governance.services.ledger import Actor
 from governance.services.versions import version_activate, version_approve, version_register
 from learning.models import BacktestCase
@@ -53,6 +54,7 @@ def activate_version(*, tenant, payload, reviewer, version="1.0.0", now=None):
         family="scoring",
         version=version,
         payload=payload,
+        base_version=active_version(tenant_id=tenant.pk, family="scoring"),
         actor=Actor.system("seed"),
         submit=True,
         now=now,

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from governance.models import CheckpointState, LedgerEntry, VersionState
+from governance.selectors import active_version
 from governance.services.checkpoints import checkpoint_open
 from governance.services.ledger import Actor, ledger_append
 from governance.services.versions import version_activate, version_approve, version_register
@@ -20,6 +21,7 @@ def register(tenant, author, version="1.0.0", **payload):
         family="scoring",
         version=version,
         payload=scoring_payload(**payload),
+        base_version=active_version(tenant_id=tenant.pk, family="scoring"),
         actor=Actor.for_user(author),
         submit=True,
     )
@@ -36,7 +38,7 @@ def transition_url(version, name):
 @pytest.fixture
 def proposal(tenant, author, reviewer):
     active = version_approve(version=register(tenant, author), user=reviewer, reason="ok")
-    version_activate(version=active, user=reviewer)
+    version_activate(version=active, user=reviewer, reason="go")
     return register(tenant, author, "1.1.0", thresholds=[0.45, 0.7])
 
 
@@ -258,3 +260,49 @@ def test_the_version_page_shows_a_provenance_chain_step_by_step(client, reviewer
     assert "failure_case_7_run_1" in page
     assert "proposal_case_7" in page
     assert "Diff and decide" in page
+
+
+def test_a_reviewer_who_edited_the_payload_gets_no_approve_button_and_is_refused(
+    client, reviewer, proposal
+):
+    """Issue 13, finding 1 through the admin's FSM button: the model's approve permission
+    checks every contributor, not only the author."""
+    from governance.services.versions import version_submit, version_update_payload
+
+    edited = version_update_payload(
+        version=proposal, payload=scoring_payload(bias=0.2), actor=Actor.for_user(reviewer)
+    )
+    version_submit(version=edited, actor=Actor.for_user(reviewer))
+    client.force_login(reviewer)
+
+    html = client.get(change_url(edited)).content.decode()
+    response = client.post(transition_url(edited, "approve"), {"reason": "mine"})
+
+    assert 'value="approve"' not in html
+    assert response.status_code == 403
+    edited.refresh_from_db()
+    assert edited.state == VersionState.PENDING_APPROVAL
+
+
+def test_the_activate_form_requires_a_reason(client, reviewer, second_reviewer, proposal):
+    """Issue 13, finding 7 through the admin's FSM button."""
+    approved = version_approve(version=proposal, user=second_reviewer, reason="ok")
+    client.force_login(reviewer)
+
+    response = client.post(transition_url(approved, "activate"), {"reason": ""})
+
+    assert response.status_code == 200  # the form again, with its error
+    assert "This field is required" in response.content.decode()
+    approved.refresh_from_db()
+    assert approved.state == VersionState.APPROVED
+
+
+def test_the_version_form_cannot_change_the_base_or_the_description(client, reviewer, proposal):
+    client.force_login(reviewer)
+    base = proposal.base_version
+
+    client.post(change_url(proposal), {"description": "rewritten", "base_version": ""})
+
+    proposal.refresh_from_db()
+    assert proposal.base_version == base
+    assert proposal.description == ""

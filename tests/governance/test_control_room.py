@@ -162,3 +162,140 @@ def test_the_version_admin_page_links_the_decide_page(client, reviewer, pending_
     ).content.decode()
 
     assert reverse("govloop-version-decide", args=[pending_version.pk]) in body
+
+
+# Issue 13 on the decide page: four eyes over contributors, reasons, stale bases, rollbacks
+
+
+def _decide(version):
+    return reverse("govloop-version-decide", args=[version.pk])
+
+
+@pytest.fixture
+def stale_proposal(tenant, author, reviewer):
+    """Finding 3's history: v1.1.0 drafted on v1.0.0, then v1.2.0 (also on v1.0.0) went active."""
+    from governance.services.versions import version_activate, version_approve
+
+    def approved(number, base, **payload):
+        version = version_register(
+            tenant=tenant,
+            family="scoring",
+            version=number,
+            payload=scoring_payload(**payload),
+            base_version=base,
+            actor=Actor.for_user(author),
+            submit=True,
+        )
+        return version_approve(version=version, user=reviewer, reason="ok")
+
+    v1 = version_activate(version=approved("1.0.0", None), user=reviewer, reason="go")
+    stale = approved("1.1.0", v1, thresholds=[0.42, 0.7])
+    version_activate(
+        version=approved("1.2.0", v1, thresholds=[0.44, 0.7], confidence_margin=0.05),
+        user=reviewer,
+        reason="go",
+    )
+    return stale
+
+
+def test_a_reviewer_who_edited_the_payload_cannot_approve_from_the_decide_page(
+    client, reviewer, pending_version
+):
+    from governance.services.versions import version_submit, version_update_payload
+
+    edited = version_update_payload(
+        version=pending_version,
+        payload=scoring_payload(thresholds=[0.2, 0.9]),
+        actor=Actor.for_user(reviewer),
+    )
+    version_submit(version=edited, actor=Actor.for_user(reviewer))
+    client.force_login(reviewer)
+
+    page = client.get(_decide(edited)).content.decode()
+    response = client.post(_decide(edited), {"decision": "approve", "reason": "mine"}, follow=True)
+
+    assert 'value="approve"' not in page
+    assert "user:rita" in page
+    assert "four eyes" in response.content.decode()
+    edited.refresh_from_db()
+    assert edited.state == VersionState.PENDING_APPROVAL
+
+
+def test_activating_from_the_decide_page_needs_a_reason(client, reviewer, pending_version):
+    from governance.services.versions import version_approve
+
+    version = version_approve(version=pending_version, user=reviewer, reason="ok")
+    client.force_login(reviewer)
+
+    response = client.post(_decide(version), {"decision": "activate", "reason": ""}, follow=True)
+
+    assert "activate refused" in response.content.decode().lower()
+    version.refresh_from_db()
+    assert version.state == VersionState.APPROVED
+
+
+def test_the_decide_page_of_a_stale_version_shows_the_three_way_diff_and_a_rebase_button(
+    client, second_reviewer, stale_proposal
+):
+    client.force_login(second_reviewer)
+
+    html = client.get(_decide(stale_proposal)).content.decode()
+
+    assert 'id="stale-base"' in html
+    assert "Both sides touched" in html and "thresholds[0]" in html
+    assert "confidence_margin" in html  # base -> active
+    assert 'value="rebase"' in html
+    assert 'value="activate"' not in html
+
+
+def test_rebasing_from_the_decide_page_opens_the_new_drafts_page(
+    client, second_reviewer, stale_proposal
+):
+    from governance.models import ConfigVersion
+
+    client.force_login(second_reviewer)
+
+    response = client.post(
+        _decide(stale_proposal), {"decision": "rebase", "reason": "carry it forward"}
+    )
+
+    rebased = ConfigVersion.objects.get(version="1.3.0")
+    assert response.status_code == 302
+    assert response["Location"] == _decide(rebased)
+    assert rebased.state == VersionState.DRAFT
+    assert rebased.payload["confidence_margin"] == 0.05
+
+
+def test_the_decide_page_shows_the_rollback_report_and_the_history_as_json(
+    client, tenant, author, reviewer
+):
+    from governance.services.versions import version_activate, version_approve, version_rollback
+
+    def active(number, base, **payload):
+        version = version_register(
+            tenant=tenant,
+            family="scoring",
+            version=number,
+            payload=scoring_payload(**payload),
+            base_version=base,
+            actor=Actor.for_user(author),
+            submit=True,
+        )
+        version = version_approve(version=version, user=reviewer, reason="ok")
+        return version_activate(version=version, user=reviewer, reason="go")
+
+    v1 = active("1.0.0", None)
+    active("1.1.0", v1, bias=0.1)
+    v1.refresh_from_db()
+    version_rollback(version=v1, user=reviewer, reason="approval rate fell")
+    client.force_login(reviewer)
+
+    html = client.get(_decide(v1)).content.decode()
+    admin_html = client.get(
+        reverse("admin:governance_configversion_change", args=[v1.pk])
+    ).content.decode()
+
+    assert 'id="rollback-reports"' in html
+    assert "approval rate fell" in html and "v1.1.0" in html
+    assert "&quot;reason&quot;: &quot;approval rate fell&quot;" in html  # the ledger payload
+    assert "rollback reports" in admin_html.lower() and "approval rate fell" in admin_html

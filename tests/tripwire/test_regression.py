@@ -274,17 +274,18 @@ def test_rollback_reactivates_the_previous_approved_version_and_the_runtime_read
         submit=True,
     )
     version_services.version_approve(version=v1, user=reviewer, reason="ok")
-    version_services.version_activate(version=v1, user=reviewer)
+    version_services.version_activate(version=v1, user=reviewer, reason="go")
     v2 = version_services.version_register(
         tenant=tenant,
         family="scoring",
         version="1.1.0",
         payload=scoring_payload(bias=0.1),
+        base_version=v1,
         actor=Actor.for_user(author),
         submit=True,
     )
     version_services.version_approve(version=v2, user=reviewer, reason="ok")
-    version_services.version_activate(version=v2, user=reviewer)
+    version_services.version_activate(version=v2, user=reviewer, reason="go")
     assert active_config(tenant_id=tenant.pk, family="scoring")["version"] == "1.1.0"
     policy = RegressionPolicyFactory(
         tenant=tenant,
