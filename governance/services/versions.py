@@ -4,10 +4,10 @@ writes its ledger entry in it."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -25,8 +25,12 @@ from governance.models import (
 from governance.schemas import schema_incompatibilities, validate_payload
 from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
 from governance.services.ledger import Actor, ledger_append, ledger_lock
+from governance.shared_cache import cache_delete_many
+
+logger = logging.getLogger(__name__)
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+CACHE_INVALIDATE_RETRY_DELAY = 1
 
 
 def active_config_cache_key(tenant_id: int, family: str) -> str:
@@ -34,8 +38,25 @@ def active_config_cache_key(tenant_id: int, family: str) -> str:
 
 
 def _invalidate_active_on_commit(version: ConfigVersion) -> None:
+    """Once the change commits, drop the family's cached runtime read so that every process
+    serves the new ACTIVE version at once. The change is committed whatever happens here, so
+    nothing may raise into the response: a failed delete is logged and retried by a task, and
+    readers distrust entries older than ACTIVE_CONFIG_FRESHNESS in any case."""
     key = active_config_cache_key(version.tenant_id, version.family.name)
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(lambda: cache_invalidate_or_retry(keys=[key]), robust=True)
+
+
+def cache_invalidate_or_retry(*, keys: list[str]) -> None:
+    if cache_delete_many(keys):
+        return
+    from governance.tasks import cache_invalidate
+
+    try:
+        cache_invalidate.apply_async((keys,), countdown=CACHE_INVALIDATE_RETRY_DELAY)
+    except Exception:
+        # The broker is usually the same Redis: nothing more to do than to say so. The entry
+        # expires by ACTIVE_CONFIG_FRESHNESS.
+        logger.exception("cache invalidation of %s could not be queued for a retry", keys)
 
 
 def _require_reviewer(user, what: str) -> Actor:
