@@ -1,6 +1,8 @@
 """The go-live gate on PROD_EXEC requests."""
 
+import http.client
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.cache import cache
@@ -180,3 +182,27 @@ def test_it_fails_closed_when_the_state_cannot_be_read(api, tenant, monkeypatch)
 
     assert response.status_code == 423
     assert response.json()["code"] == "go_live_state_unreadable"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_real_http_a_second_header_and_a_tab_after_bearer_are_gated(
+    live_server, tenant, machine_token
+):
+    GoLiveStateFactory(tenant=tenant, enabled=True, kill_switch_engaged=True)
+    address = urlsplit(live_server.url)
+
+    def get(*execution_classes: str) -> int:
+        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        try:
+            conn.putrequest("GET", URL)
+            conn.putheader("Authorization", f"Bearer\t{machine_token}")
+            for value in execution_classes:
+                conn.putheader("X-Execution-Class", value)
+            conn.endheaders()
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    assert get("SANDBOX") == 200  # the server and DRF accept the tab
+    assert get("SANDBOX", "PROD_EXEC") == 423
+    assert get("PROD_EXEC", "SANDBOX") == 423
