@@ -50,9 +50,9 @@ from governance.shared_cache import cache_get, cache_set
 # refusing writes, down), whether a slow reader wrote an old state back late, or whether a
 # hung Redis replays queued writes when it resumes: an old entry is recognisably old. A cache
 # error or timeout is a miss (governance.shared_cache) and means "read the database"; a
-# database error propagates and the middleware answers 423. The bound holds across hosts
-# while their clocks agree to within 1 s - GO_LIVE_FRESHNESS (NTP keeps them within ms);
-# an entry from a clock further ahead is never trusted.
+# database error propagates and the middleware answers 423. Across hosts the bound is
+# GO_LIVE_FRESHNESS plus how far the writing host's clock runs ahead of the reading host's:
+# 1 s as long as the web hosts' clocks agree within 0.5 s (NTP keeps them within ms).
 GO_LIVE_FRESHNESS = 0.5
 # Redis only takes whole seconds; the entry's own read_at decides whether it is trusted.
 GO_LIVE_CACHE_TTL = 1
