@@ -63,3 +63,18 @@ def test_the_retry_task_raises_to_be_retried_while_the_cache_fails(monkeypatch):
 
     with pytest.raises(CacheUnavailable):
         cache_invalidate.run(["a"])
+
+
+@pytest.mark.redis
+def test_every_redis_client_gives_up_within_a_quarter_second(settings):
+    from governance.celery import app
+
+    options = settings.CACHES["default"]["OPTIONS"]
+    transport = app.conf.broker_transport_options
+
+    assert options["socket_timeout"] <= 0.25 and options["socket_connect_timeout"] <= 0.25
+    assert transport["socket_timeout"] <= 0.25 and transport["socket_connect_timeout"] <= 0.25
+    assert app.conf.broker_connection_timeout <= 0.25
+    assert app.conf.redis_socket_timeout <= 0.25
+    assert app.conf.redis_socket_connect_timeout <= 0.25
+    assert app.conf.task_publish_retry_policy["max_retries"] <= 1
