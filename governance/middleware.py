@@ -10,9 +10,9 @@ The gate identifies the request exactly as the API does: it runs DRF's own authe
 classes (``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]``) and the API's tenant
 resolution (``governance.api.tenancy.request_tenant``) on the same request, so a header that
 DRF accepts (``Bearer<TAB>token``, any case of ``bearer``) identifies the tenant here too, and
-the bearer authenticator's result is reused by the view (one token lookup per request). When
-DRF refuses the credentials the view refuses the request too; the gate still checks the
-Django session user, the identity a non-API view would act on. A request that identifies no
+the bearer authenticator's result is reused by the view (one token lookup per request). The
+gate also checks the Django session user beside a token (or when DRF refuses the
+credentials): that is the identity a non-API view would act as. A request that identifies no
 tenant passes through: nothing can execute without authentication, and the view answers
 401/403/404. If the state cannot be read (a database error) the gate fails closed with 423;
 a cache error only means the state is read from the database
@@ -20,6 +20,7 @@ a cache error only means the state is read from the database
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.http import JsonResponse
@@ -57,35 +58,45 @@ class _DjangoSessionUser:
         return user, None
 
 
-def _tenant_as(request, authenticators) -> int:
-    """The tenant the API would act for with these authenticators; raises APIException when
-    it would refuse the request. DRF's Request writes the identity it finds (or the anonymous
-    user) onto the HttpRequest: Django's are put back, so that the next attempt and non-API
-    views see the request as the middleware stack left it."""
+def _tenant_as(request, authenticators) -> tuple[int, bool]:
+    """The tenant the API would act for with these authenticators, and whether that identity
+    came from a token; raises APIException when the API would refuse the request. DRF's
+    Request writes the identity it finds (or the anonymous user) onto the HttpRequest:
+    Django's are put back, so that the next attempt and non-API views see the request as the
+    middleware stack left it."""
     saved = {name: request.__dict__[name] for name in ("user", "auth") if name in request.__dict__}
     try:
         drf_request = Request(request, authenticators=authenticators)
         user, auth = drf_request.user, drf_request.auth
+        by_token = isinstance(auth, ApiToken)
         if user is None or not user.is_authenticated:
-            return _NO_TENANT
-        if not isinstance(auth, ApiToken) and getattr(user, "pk", None) is None:
-            return _NO_TENANT
-        return request_tenant(drf_request).pk
+            return _NO_TENANT, by_token
+        if not by_token and getattr(user, "pk", None) is None:
+            return _NO_TENANT, by_token
+        return request_tenant(drf_request).pk, by_token
     finally:
         for name in ("user", "auth"):
             request.__dict__.pop(name, None)
         request.__dict__.update(saved)
 
 
-def request_tenant_id(request) -> int:
+def request_tenant_ids(request) -> set[int]:
+    """Every tenant this request could act for: the API's identity (DRF's authentication
+    classes) and, unless that already was the session, the Django session user that a
+    non-API view acts as. The gate blocks the request if any of them is blocked."""
+    tenants: set[int] = set()
     try:
-        return _tenant_as(request, [cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES])
+        tenant_id, by_token = _tenant_as(
+            request, [cls() for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+        )
+        tenants.add(tenant_id)
     except APIException:
-        pass  # the API refuses these credentials; a non-API view would use the session
-    try:
-        return _tenant_as(request, [_DjangoSessionUser()])
-    except APIException:
-        return _NO_TENANT  # no view can act for a tenant with this request
+        by_token = True  # the API refuses these credentials; a non-API view uses the session
+    if by_token:
+        with contextlib.suppress(APIException):
+            tenants.add(_tenant_as(request, [_DjangoSessionUser()])[0])
+    tenants.discard(_NO_TENANT)
+    return tenants
 
 
 class GoLiveMiddleware:
@@ -96,10 +107,11 @@ class GoLiveMiddleware:
         if not is_prod_exec(request):
             return self.get_response(request)
         try:
-            tenant_id = request_tenant_id(request)
-            if tenant_id == _NO_TENANT:
-                return self.get_response(request)
-            blocked = go_live_block_reason(tenant_id=tenant_id)
+            blocked = None
+            for tenant_id in sorted(request_tenant_ids(request)):
+                blocked = go_live_block_reason(tenant_id=tenant_id)
+                if blocked is not None:
+                    break
         except Exception:
             logger.exception("go-live state unreadable: failing closed")
             return _locked(

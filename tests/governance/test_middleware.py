@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from governance.middleware import GoLiveMiddleware
 from governance.services import levers
 from governance.services.ledger import Actor
+from governance.services.tenancy import api_token_create
 from tests.factories.levers import GoLiveStateFactory
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +156,16 @@ def test_a_refused_token_beside_a_session_is_gated_by_the_session_tenant(reviewe
     reviewer_api.credentials(HTTP_X_TENANT=tenant.slug, HTTP_AUTHORIZATION="Bearer not-a-token")
 
     assert reviewer_api.get("/admin/", **PROD).status_code == 423
+
+
+def test_a_token_beside_a_session_is_gated_by_both_tenants(reviewer_api, tenant, other_tenant):
+    GoLiveStateFactory(tenant=other_tenant, enabled=True)
+    GoLiveStateFactory(tenant=tenant, enabled=True, kill_switch_engaged=True)
+    _, other_token = api_token_create(tenant=other_tenant, name="m", actor=Actor.system("t"))
+    reviewer_api.credentials(HTTP_X_TENANT=tenant.slug, HTTP_AUTHORIZATION=f"Bearer {other_token}")
+
+    # The API would act for the token's (open) tenant, an admin page for the session's.
+    assert reviewer_api.get(URL, **PROD).status_code == 423
 
 
 def test_the_gate_leaves_django_s_user_on_the_request(reviewer, tenant, machine_token):
