@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Model, Q, QuerySet
 
 from governance.models import (
@@ -19,9 +19,17 @@ from governance.models import (
 from governance.schemas import structural_diff
 from governance.services.ledger import subject_of
 from governance.services.versions import active_config_cache_key
+from governance.shared_cache import cache_get, cache_set
 
-_NO_ACTIVE = "__none__"
-ACTIVE_CONFIG_TTL = 300
+# The runtime read's cache entries carry the time of the database read they reflect (taken
+# before it) and are trusted for ACTIVE_CONFIG_FRESHNESS only. An activation, rollback or
+# deprecation deletes the entry once it commits, so a change is normally visible at once;
+# when that delete fails (Redis down, hung) and its retry task cannot run either, or a slow
+# reader writes the old version back after the delete, no entry older than the change is
+# served for longer than ACTIVE_CONFIG_FRESHNESS (same argument as GO_LIVE_FRESHNESS in
+# governance.services.levers). A cache error is a miss: the read falls back to the database.
+ACTIVE_CONFIG_FRESHNESS = 5.0
+ACTIVE_CONFIG_TTL = 10
 
 
 def tenants_for_user(user) -> QuerySet[Tenant]:
@@ -40,25 +48,27 @@ def active_version(*, tenant_id: int, family: str) -> ConfigVersion | None:
 
 def active_config(*, tenant_id: int, family: str) -> dict[str, Any] | None:
     """The runtime read: ``{"id", "family", "version", "payload"}`` of the ACTIVE version, from
-    the cache (invalidated on activation, rollback and deprecation) or the database."""
+    a fresh cache entry or the database (a cache failure reads the database)."""
     key = active_config_cache_key(tenant_id, family)
-    cached = cache.get(key)
-    if cached == _NO_ACTIVE:
-        return None
-    if cached is not None:
-        return cached
+    cached = cache_get(key)
+    if (
+        isinstance(cached, dict)
+        and isinstance(cached.get("read_at"), float)
+        and abs(time.time() - cached["read_at"]) < ACTIVE_CONFIG_FRESHNESS
+    ):
+        return cached["config"]
+    read_at = time.time()  # before the read: the entry must not look newer than it is
     version = active_version(tenant_id=tenant_id, family=family)
-    if version is None:
-        cache.set(key, _NO_ACTIVE, ACTIVE_CONFIG_TTL)
-        return None
-    value = {
-        "id": version.pk,
-        "family": family,
-        "version": version.version,
-        "payload": version.payload,
-        "activated_at": version.activated_at.isoformat() if version.activated_at else None,
-    }
-    cache.set(key, value, ACTIVE_CONFIG_TTL)
+    value = None
+    if version is not None:
+        value = {
+            "id": version.pk,
+            "family": family,
+            "version": version.version,
+            "payload": version.payload,
+            "activated_at": version.activated_at.isoformat() if version.activated_at else None,
+        }
+    cache_set(key, {"read_at": read_at, "config": value}, ACTIVE_CONFIG_TTL)
     return value
 
 

@@ -218,7 +218,8 @@ def _schedule_pipeline_for_new_tenant(sender, instance, created, raw=False, **kw
         from calibration.services.pipeline import pipeline_schedule_ensure
 
         forget_runtime_config(tenant_id=instance.pk)
-        transaction.on_commit(lambda: pipeline_schedule_ensure(tenant=instance))
+        # robust: the tenant is committed; a failed schedule is logged, never a 500.
+        transaction.on_commit(lambda: pipeline_schedule_ensure(tenant=instance), robust=True)
 
 
 @receiver(post_save, sender=ConfigVersion, dispatch_uid="calibration_forget_runtime_config")

@@ -7,13 +7,12 @@ every engine of a tenant queue behind one lock on the hottest path."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
@@ -32,12 +31,32 @@ from governance.models import (
     Tenant,
 )
 from governance.services.ledger import Actor, ledger_append
+from governance.shared_cache import cache_get, cache_set
 
 # ---------------------------------------------------------------------------------------------
 # Go-live
 # ---------------------------------------------------------------------------------------------
 
-GO_LIVE_CACHE_TTL = 60
+# The gate's truth is the database; the shared cache only saves reads, and may make a
+# committed change visible sooner but never hide it. Each cached entry carries ``read_at``:
+# the wall-clock time taken *before* the database read it reflects (for the write-through of
+# a change: taken inside the changing transaction, before its commit). Readers trust an entry
+# only while it is younger than GO_LIVE_FRESHNESS, and otherwise read the database.
+#
+# Why that is enough, whatever Redis does: let a change commit at time C. Any entry that shows
+# the state before C came from a database statement that started before C, so its read_at is
+# before C. A request arriving at T >= C + GO_LIVE_FRESHNESS finds that entry older than
+# GO_LIVE_FRESHNESS, ignores it and reads the database, where a statement started after C sees
+# the change. It does not matter whether the write-through after the commit failed (Redis
+# refusing writes, down), whether a slow reader wrote an old state back late, or whether a
+# hung Redis replays queued writes when it resumes: an old entry is recognisably old. A cache
+# error or timeout is a miss (governance.shared_cache) and means "read the database"; a
+# database error propagates and the middleware answers 423. Across hosts the bound is
+# GO_LIVE_FRESHNESS plus how far the writing host's clock runs ahead of the reading host's:
+# 1 s as long as the web hosts' clocks agree within 0.5 s (NTP keeps them within ms).
+GO_LIVE_FRESHNESS = 0.5
+# Redis only takes whole seconds; the entry's own read_at decides whether it is trusted.
+GO_LIVE_CACHE_TTL = 1
 
 
 def go_live_cache_key(tenant_id: int) -> str:
@@ -102,17 +121,20 @@ def _go_live_change(
         payload={"reason": reason, "before": before, "after": changes},
         now=now,
     )
-    # Write the committed state through to the cache (readers only add() on a miss), so the
-    # gate follows the change at once and a slow reader cannot put the old state back.
+    # Write the new state through to the cache once it commits, so that the gate follows the
+    # change at once. Stamped now, before the commit: a later change commits after this stamp,
+    # so this entry can never outlive it (see GO_LIVE_FRESHNESS). If the write fails the
+    # readers' freshness rule still makes the change visible within GO_LIVE_FRESHNESS.
     key = go_live_cache_key(tenant_id)
     value = _gate_value(
         {
             "enabled": state.enabled,
             "kill_switch_engaged": state.kill_switch_engaged,
             "reason": reason,
-        }
+        },
+        read_at=time.time(),
     )
-    transaction.on_commit(lambda: cache.set(key, value, GO_LIVE_CACHE_TTL), robust=True)
+    transaction.on_commit(lambda: cache_set(key, value, GO_LIVE_CACHE_TTL), robust=True)
     return state
 
 
@@ -196,34 +218,40 @@ def go_live_state(*, tenant: Tenant | int) -> GoLiveState:
 
 def go_live_block_reason(*, tenant_id: int) -> dict[str, Any] | None:
     """The hot-path read for the middleware: None when PROD_EXEC may run, else ``{"code",
-    "reason"}``. Cached per tenant and invalidated after every committed change. Raises when
-    neither the cache nor the database can be read (the caller fails closed)."""
+    "reason"}``. From a cached entry younger than GO_LIVE_FRESHNESS, else from the database
+    (any cache failure is a miss). Raises when the database cannot be read: the caller fails
+    closed."""
     key = go_live_cache_key(tenant_id)
-    try:
-        cached = cache.get(key)
-    except Exception:  # a cache outage must not open the gate: fall back to the database
-        cached = None
-    if cached is None:
+    cached = cache_get(key)
+    if not _gate_entry_fresh(cached):
+        read_at = time.time()  # before the read: the entry must not look newer than it is
         row = (
             GoLiveState.objects.filter(tenant_id=tenant_id)
             .values("enabled", "kill_switch_engaged", "reason")
             .first()
         )
-        cached = _gate_value(row)
-        # add(), not set(): a change that committed after our read has already written its
-        # own value, which must not be overwritten by this older one.
-        with contextlib.suppress(Exception):
-            cache.add(key, cached, GO_LIVE_CACHE_TTL)
-    return cached if cached["code"] else None
+        cached = _gate_value(row, read_at=read_at)
+        # set(), not add(): a stale entry is still present until Redis expires it. Writing
+        # over a newer write-through is harmless: this entry is older and expires sooner.
+        cache_set(key, cached, GO_LIVE_CACHE_TTL)
+    return {"code": cached["code"], "reason": cached["reason"]} if cached["code"] else None
 
 
-def _gate_value(row: dict[str, Any] | None) -> dict[str, str]:
+def _gate_entry_fresh(entry: Any) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("read_at"), float):
+        return False  # a miss, a cache failure, or an entry written by an older release
+    return abs(time.time() - entry["read_at"]) < GO_LIVE_FRESHNESS
+
+
+def _gate_value(row: dict[str, Any] | None, *, read_at: float) -> dict[str, Any]:
     row = row or {"enabled": False, "kill_switch_engaged": False, "reason": ""}
     if row["kill_switch_engaged"]:
-        return {"code": DenialReason.KILL_SWITCH.value, "reason": row["reason"]}
-    if not row["enabled"]:
-        return {"code": DenialReason.GO_LIVE_DISABLED.value, "reason": row["reason"]}
-    return {"code": "", "reason": ""}
+        code, reason = DenialReason.KILL_SWITCH.value, row["reason"]
+    elif not row["enabled"]:
+        code, reason = DenialReason.GO_LIVE_DISABLED.value, row["reason"]
+    else:
+        code, reason = "", ""
+    return {"code": code, "reason": reason, "read_at": read_at}
 
 
 # ---------------------------------------------------------------------------------------------

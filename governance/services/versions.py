@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -43,10 +42,12 @@ from governance.schemas import (
 )
 from governance.services.checkpoints import checkpoint_open
 from governance.services.ledger import Actor, ledger_append, ledger_lock, subject_of
+from governance.shared_cache import cache_delete_many
 
 logger = logging.getLogger(__name__)
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+CACHE_INVALIDATE_RETRY_DELAY = 1
 
 
 def active_config_cache_key(tenant_id: int, family: str) -> str:
@@ -54,8 +55,25 @@ def active_config_cache_key(tenant_id: int, family: str) -> str:
 
 
 def _invalidate_active_on_commit(version: ConfigVersion) -> None:
+    """Once the change commits, drop the family's cached runtime read so that every process
+    serves the new ACTIVE version at once. The change is committed whatever happens here, so
+    nothing may raise into the response: a failed delete is logged and retried by a task, and
+    readers distrust entries older than ACTIVE_CONFIG_FRESHNESS in any case."""
     key = active_config_cache_key(version.tenant_id, version.family.name)
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(lambda: cache_invalidate_or_retry(keys=[key]), robust=True)
+
+
+def cache_invalidate_or_retry(*, keys: list[str]) -> None:
+    if cache_delete_many(keys):
+        return
+    from governance.tasks import cache_invalidate
+
+    try:
+        cache_invalidate.apply_async((keys,), countdown=CACHE_INVALIDATE_RETRY_DELAY)
+    except Exception:
+        # The broker is usually the same Redis: nothing more to do than to say so. The entry
+        # expires by ACTIVE_CONFIG_FRESHNESS.
+        logger.exception("cache invalidation of %s could not be queued for a retry", keys)
 
 
 def parse_semver(value: str) -> tuple[int, int, int]:

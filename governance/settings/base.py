@@ -77,12 +77,23 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
+# Fail closed, in bounded time: every Redis client gives up after REDIS_TIMEOUT seconds
+# (connect, and each read or write) and the caller falls back to the database. Without these
+# a hung Redis (SIGSTOP, a dropped network path) hangs every request that touches the cache.
+# redis-py retries nothing here (no retry_on_timeout, no Retry object), so one cache call
+# waits at most REDIS_TIMEOUT for the connect plus REDIS_TIMEOUT per command.
+REDIS_TIMEOUT = 0.25
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "govloop",
+            # Django's RedisCache passes OPTIONS to redis-py's ConnectionPool.from_url.
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+            },
         }
     }
 else:
@@ -139,7 +150,18 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": 3600,
+        # A publish (task.delay() after a commit) on a hung or lost Redis gives up in bounded
+        # time instead of waiting forever; the worker's BRPOP is read by its event loop only
+        # once the socket is readable, so this short timeout does not cut long polls.
+        "socket_timeout": REDIS_TIMEOUT,
+        "socket_connect_timeout": REDIS_TIMEOUT,
+    }
+    CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+    # A Redis result backend, should one be configured, gets the same bounds.
+    CELERY_REDIS_SOCKET_TIMEOUT = REDIS_TIMEOUT
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -150,6 +172,15 @@ else:
     }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
+# A publish retries once, 0.1 s later (Celery's default is 3 retries up to 1 s apart): a
+# request that dispatches work after its commit is delayed by at most about 4 * REDIS_TIMEOUT
+# + 0.1 s when the broker is gone, and the work is picked up again by its scheduled sweep.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0.1,
+    "interval_step": 0,
+    "interval_max": 0.1,
+}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)

@@ -82,7 +82,8 @@ def _write_on_commit(files: Sequence[tuple[Path, str]]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
 
-    transaction.on_commit(write)
+    # robust: the proposal is committed; a failed artifact write is logged, never a 500.
+    transaction.on_commit(write, robust=True)
 
 
 # --------------------------------------------------------------------------------------------
