@@ -43,7 +43,11 @@ def test_a_machine_trains_evaluates_and_stages_a_reviewer_promotes(api, reviewer
         format="json",
     )
     staged = api.post(f"{url}/promote/", {"target_stage": "STAGING"}, format="json")
-    machine = api.post(f"{url}/promote/", {"target_stage": "PRODUCTION", "reason": "evaluation passed"}, format="json")
+    machine = api.post(
+        f"{url}/promote/",
+        {"target_stage": "PRODUCTION", "reason": "evaluation passed"},
+        format="json",
+    )
     human = reviewer_api.post(
         f"{url}/promote/", {"target_stage": "PRODUCTION", "reason": "passed"}, format="json"
     )
@@ -77,7 +81,11 @@ def test_a_failed_evaluation_is_a_409_with_the_stage(api, reviewer_api, tenant):
         format="json",
     )
 
-    response = reviewer_api.post(f"{url}/promote/", {"target_stage": "PRODUCTION", "reason": "evaluation passed"}, format="json")
+    response = reviewer_api.post(
+        f"{url}/promote/",
+        {"target_stage": "PRODUCTION", "reason": "evaluation passed"},
+        format="json",
+    )
 
     assert response.status_code == 409
     assert response.json()["current_state"] == "DEVELOPMENT"
