@@ -304,7 +304,7 @@ def register(tenant, version: str, **payload) -> ConfigVersion:
 
 def make_active(tenant, reviewer, version: str) -> ConfigVersion:
     approved = version_approve(version=register(tenant, version), user=reviewer, reason="ok")
-    return version_activate(version=approved, user=reviewer, acknowledge_breaking=True)
+    return version_activate(version=approved, user=reviewer, acknowledge_breaking=True, reason="go")
 
 
 @pytest.mark.parametrize("fault", ["refusing_writes", "hung", "killed"])
@@ -335,7 +335,7 @@ def test_config_reads_answer_from_the_database_whatever_redis_does(
 def test_an_activation_with_redis_down_answers_200_and_queues_the_invalidation_again(
     own_redis, reviewer_api, api, tenant, reviewer, author, fault, monkeypatch
 ):
-    make_active(tenant, reviewer, "1.0.0")
+    active = make_active(tenant, reviewer, "1.0.0")
     assert api.get(ACTIVE).json()["version"] == "1.0.0"  # cached
     candidate = version_approve(
         version=version_register(
@@ -344,6 +344,7 @@ def test_an_activation_with_redis_down_answers_200_and_queues_the_invalidation_a
             version="1.1.0",
             payload=scoring_payload(),
             actor=Actor.for_user(author),
+            base_version=active,
             submit=True,
         ),
         user=reviewer,
@@ -358,7 +359,9 @@ def test_an_activation_with_redis_down_answers_200_and_queues_the_invalidation_a
     own_redis.break_as(fault)
 
     latency, activated = timed(
-        lambda: reviewer_api.post(f"{VERSIONS}{candidate.pk}/activate/", {}, format="json")
+        lambda: reviewer_api.post(
+            f"{VERSIONS}{candidate.pk}/activate/", {"reason": "ship"}, format="json"
+        )
     )
 
     assert activated.status_code == 200, activated.content
