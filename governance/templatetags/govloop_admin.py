@@ -1,6 +1,8 @@
 from django import template
 
 from governance.control_room import control_room as build_control_room
+from governance.formatting import pretty_json as _pretty_json
+from governance.formatting import render_markdown
 
 register = template.Library()
 
@@ -10,3 +12,15 @@ def control_room(context):
     """The admin home's control room for the tenant named by ``?tenant=`` (or the first)."""
     request = context["request"]
     return build_control_room(user=request.user, tenant_slug=request.GET.get("tenant"))
+
+
+@register.filter
+def pretty_json(value):
+    """A JSON value (a ledger payload) as an indented block, never a Python repr."""
+    return _pretty_json(value)
+
+
+@register.filter
+def markdown(text):
+    """The loop's Markdown reports rendered (escaped first: safe whatever the text holds)."""
+    return render_markdown(text or "")

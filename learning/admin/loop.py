@@ -18,6 +18,7 @@ from governance.admin.base import (
     TenantScopedAdminMixin,
     run_bulk_service,
 )
+from governance.formatting import render_markdown
 from governance.services.ledger import Actor
 from learning.models import (
     BacktestCase,
@@ -239,7 +240,7 @@ class FailureAnalysisAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdm
 
     @admin.display(description="analysis")
     def analysis(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.markdown)
+        return render_markdown(obj.markdown)
 
     @admin.display(description="artifact (JSON)")
     def artifact_view(self, obj):
