@@ -77,7 +77,9 @@ def test_a_refusal_logs_one_line_without_a_traceback(client, viewer, caplog):
         client.get(reverse("admin:auth_user_changelist"))
 
     refusals = [r for r in caplog.records if r.name == "django.request"]
-    assert [r.getMessage() for r in refusals] == ["Forbidden (Permission denied): /admin/auth/user/"]
+    assert [r.getMessage() for r in refusals] == [
+        "Forbidden (Permission denied): /admin/auth/user/"
+    ]
     assert all(r.exc_info is None for r in refusals)
 
 
@@ -162,7 +164,7 @@ def test_the_ledger_list_shows_actor_and_time_first_and_links_subjects(
 
     html = client.get(reverse("admin:governance_ledgerentry_changelist")).content.decode()
 
-    header = html[html.index('<thead>') : html.index("</thead>")]
+    header = html[html.index("<thead>") : html.index("</thead>")]
     assert header.index("Created at") < header.index("Actor") < header.index("Kind")
     decide = reverse("govloop-version-decide", args=[second.pk])
     assert f'<a href="{decide}">config version #{second.pk}</a>' in html
