@@ -50,7 +50,8 @@ def snapshot_page(request, pk: int):
                 charts.reliability_diagram(
                     bins=bins, ece=ece, title=f"Reliability, snapshot {snapshot.pk}"
                 ),
-                "Observed accuracy against stated confidence; the diagonal is perfect calibration.",
+                "Observed accuracy against stated confidence; the diagonal is perfect "
+                "calibration. " + charts.ECE_DEFINITION,
             ),
         ],
         sections=[findings],

@@ -92,6 +92,7 @@ def test_every_role_follows_every_link_without_a_dead_end(page):
         page.login(role, f"{role}-demo-pass")
         visited, failures = crawl(page, reverse("admin:index"))
         report[role] = (len(visited), round(time.monotonic() - started, 1), dict(failures))
+    print("pages, seconds, failures per role:", report)
     assert all(not failures for _, _, failures in report.values()), report
     # The crawl reached the reviewer pages, not just the index.
     assert all(count > 40 for count, _, _ in report.values()), report
