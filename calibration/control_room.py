@@ -118,7 +118,13 @@ def _pipeline_panel(tenant: Tenant) -> Panel:
         panel.rows.append(
             Row(
                 "proposal",
-                version.state if version else proposal.status,
+                (
+                    "awaits approval"
+                    if version.state == "PENDING_APPROVAL"
+                    else version.state.lower().replace("_", " ")
+                )
+                if version
+                else proposal.status,
                 decide_url(version)
                 if version
                 else admin_url(ConfigProposal, "change", proposal.pk),

@@ -249,9 +249,11 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
         if not diff["changes"]:
             return "no differences"
         return format_html(
-            "<p>against {} v{}</p><table><tr><th>path</th><th>op</th><th>active</th><th>this</th></tr>{}</table>",
-            "the replaced" if diff["relation"] == "replaced" else "the active",
-            diff["against"] or "(none)",
+            "<p>against v{} ({})</p><table><tr><th>path</th><th>op</th><th>{}</th><th>this</th>"
+            "</tr>{}</table>",
+            diff["against"] or "—",
+            "the version it replaced" if diff["relation"] == "replaced" else "active",
+            "replaced" if diff["relation"] == "replaced" else "active",
             format_html_join(
                 "",
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",

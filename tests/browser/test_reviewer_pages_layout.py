@@ -64,7 +64,7 @@ def assert_charts_are_legible(page, name: str) -> int:
         if legend.count():
             assert not overlap(legend.bounding_box(), title), f"{name} chart {i}: legend on title"
         for text in chart.locator("text").all():
-            assert inside(text.bounding_box(), box), f"{name} chart {i}: {text.inner_text()!r}"
+            assert inside(text.bounding_box(), box), f"{name} chart {i}: {text.text_content()!r}"
         labels = [el.bounding_box() for el in chart.locator("text.gutter-label").all()]
         series = chart.locator("polyline.series")
         data = series.bounding_box() if series.count() else None
@@ -132,7 +132,7 @@ def test_the_regret_page_shows_the_score_as_a_number(page, demo):
 
     value = page.tab.locator("#row-regret-score td.value").inner_text()
     assert re.fullmatch(r"\d+\.\d of \d+(\.\d+)?", value), value
-    chart_label = page.tab.locator("svg.govloop-chart text.gutter-label.current").inner_text()
+    chart_label = page.tab.locator("svg.govloop-chart text.gutter-label.current").text_content()
     assert chart_label == f"now {value.split()[0]}"
 
 
@@ -142,7 +142,7 @@ def test_a_good_calibrator_ece_is_green_and_shown_once(page, demo):
 
     ece = f"{version.metrics['ece']:.3f}"
     after = page.tab.locator("svg.govloop-chart").nth(1).locator("text.ece")
-    assert after.inner_text() == f"ECE {ece}"
+    assert after.text_content() == f"ECE {ece}"
     assert after.get_attribute("fill") == "#2e7d32"
     assert page.tab.locator("#row-metric-ece td.value").inner_text().startswith(ece)
     assert page.tab.locator("#row-metric-cv_folds td.value").inner_text() == "5"
@@ -151,8 +151,9 @@ def test_a_good_calibrator_ece_is_green_and_shown_once(page, demo):
 
 
 def test_the_control_room_screenshot(page, demo):
-    """`make screenshot` sets UPDATE_SCREENSHOTS=1 and this test writes docs/control-room.png
-    (the README's picture); otherwise it only lands in test-artifacts/."""
+    """`make screenshot` runs this test alone (a fresh database: the ids the README links to)
+    with UPDATE_SCREENSHOTS=1, and it writes docs/control-room.png, the README's picture;
+    otherwise the picture only lands in test-artifacts/ with the other screenshots."""
     page.tab.set_viewport_size({"width": VIEWPORT_WIDTH, "height": 1180})
     page.goto(reverse("admin:index"))
     assert page.tab.locator("#control-room").is_visible()
