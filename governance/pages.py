@@ -160,6 +160,16 @@ def render_chart_page(
     return TemplateResponse(request, "admin/govloop/chart_page.html", context)
 
 
+MODEL_VIEW_ACTIONS = {
+    "changelist": "view",
+    "change": "view",
+    "history": "view",
+    "add": "add",
+    "delete": "delete",
+}
+REVIEW_PERMISSION = "governance.review"
+
+
 def _required_permission(request) -> tuple[str, str]:
     """(codename, description) of the model permission an admin URL needs, or empty strings
     when the URL is not a model's admin view (the refusal's own message then says why)."""
@@ -170,15 +180,21 @@ def _required_permission(request) -> tuple[str, str]:
     for model in admin.site._registry:
         opts = model._meta
         prefix = f"{opts.app_label}_{opts.model_name}_"
-        if url_name.startswith(prefix):
-            view = url_name.removeprefix(prefix)
-            action = {"add": "add", "delete": "delete"}.get(view, "view")
+        if not url_name.startswith(prefix):
+            continue
+        view = url_name.removeprefix(prefix)
+        if view in MODEL_VIEW_ACTIONS:
+            action = MODEL_VIEW_ACTIONS[view]
             if view == "change" and request.method == "POST":
                 action = "change"
             return (
                 f"{opts.app_label}.{action}_{opts.model_name}",
                 f"Can {action} {opts.verbose_name}",
             )
+        # A transition or lever (approve, release, engage...): a reviewer's decision.
+        if not request.user.has_perm(REVIEW_PERMISSION):
+            return REVIEW_PERMISSION, "Can take reviewer decisions"
+        return "", ""
     return "", ""
 
 

@@ -67,7 +67,9 @@ def test_a_refused_transition_says_what_was_refused(client, viewer, tenant, auth
     )
 
     assert response.status_code == 403
-    assert "You may not approve this config version" in unescape(response.content.decode())
+    html = unescape(response.content.decode())
+    assert "You may not approve this config version" in html
+    assert "Can take reviewer decisions" in html and "governance.review" in html
 
 
 def test_a_refusal_logs_one_line_without_a_traceback(client, viewer, caplog):
