@@ -143,3 +143,11 @@ def test_a_promoted_version_decide_page_renders_the_failure_analysis_and_the_pas
     assert "## " not in body and "**" not in body
     assert "pass-rate change" in body and " pp" in body
     assert "pass rate delta" not in body
+
+
+def test_pass_rates_read_as_percentages_and_their_change_in_percentage_points(browser, looped):
+    body = browser.get(
+        reverse("admin:learning_loopproposal_change", args=[looped.pk])
+    ).content.decode()
+
+    assert "66.7% →" in body and " pp)" in body
