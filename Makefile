@@ -7,7 +7,7 @@ DEPS := $(shell cksum pyproject.toml | cut -d' ' -f1)
 STAMP_RUN := $(VENV)/.installed-run-$(DEPS)
 STAMP_DEV := $(VENV)/.installed-dev-$(DEPS)
 
-.PHONY: install install-dev run test lint format benchmark clean
+.PHONY: install install-dev run test lint format benchmark screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ lint: install-dev
 format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerates docs/control-room.png (the README's picture) from the seeded demo in Chromium.
+screenshot: install-dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/python scripts/with_services.py -- $(BIN)/python -m pytest \
+		tests/browser/test_reviewer_pages_layout.py -k control_room_screenshot -p no:randomly
 
 benchmark: install-dev
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python scripts/benchmark.py $(ARGS)

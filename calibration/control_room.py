@@ -118,7 +118,13 @@ def _pipeline_panel(tenant: Tenant) -> Panel:
         panel.rows.append(
             Row(
                 "proposal",
-                version.state if version else proposal.status,
+                (
+                    "awaits approval"
+                    if version.state == "PENDING_APPROVAL"
+                    else version.state.lower().replace("_", " ")
+                )
+                if version
+                else proposal.status,
                 decide_url(version)
                 if version
                 else admin_url(ConfigProposal, "change", proposal.pk),
@@ -143,12 +149,16 @@ def _calibrators_panel(tenant: Tenant) -> Panel:
     ).select_related("model")
     for version in production.order_by("model__name"):
         ece = (version.metrics or {}).get("ece")
+        known = isinstance(ece, int | float)
         panel.rows.append(
             Row(
                 f"{version.model.name} v{version.number} ({version.method})",
-                f"ECE {ece:.3f}" if isinstance(ece, int | float) else "",
+                f"ECE {ece:.3f}" if known else "",
                 reverse("govloop-calibrator", args=[version.pk]),
-                detail=f"{version.samples} samples",
+                ("ok" if ece <= charts.ECE_GOOD else "warn" if ece <= charts.ECE_POOR else "danger")
+                if known
+                else "",
+                f"{version.samples} samples · ECE cross-validated, 0 is perfect",
             )
         )
     staged = CalibratorVersion.objects.filter(tenant=tenant, stage=ModelStage.STAGING).count()

@@ -12,7 +12,7 @@ from calibration import calibrators
 from calibration.control_room import score_histogram_svg, snapshot_reliability
 from calibration.models import CalibratorVersion, MetricsSnapshot
 from calibration.registry_sources import sample_source
-from governance import charts
+from governance import charts, formatting
 from governance.control_room import Row, Section, admin_url
 from governance.pages import render_chart_page, require_visible
 from governance.selectors import active_version
@@ -50,7 +50,8 @@ def snapshot_page(request, pk: int):
                 charts.reliability_diagram(
                     bins=bins, ece=ece, title=f"Reliability, snapshot {snapshot.pk}"
                 ),
-                "Observed accuracy against stated confidence; the diagonal is perfect calibration.",
+                "Observed accuracy against stated confidence; the diagonal is perfect "
+                "calibration. " + charts.ECE_DEFINITION,
             ),
         ],
         sections=[findings],
@@ -69,6 +70,42 @@ def calibrator_samples(version: CalibratorVersion) -> tuple[np.ndarray, np.ndarr
     return np.asarray(confidences)[-MAX_SAMPLES:], np.asarray(labels)[-MAX_SAMPLES:]
 
 
+METRIC_MEANINGS = {
+    "ece": charts.ECE_DEFINITION,
+    "brier_score": "mean squared gap between probability and outcome; lower is better",
+    "log_loss": "mean negative log-likelihood of the outcomes; lower is better",
+    "cv_folds": "cross-validation folds: each metric is measured on records held out of fitting",
+}
+
+
+def calibrator_metric_rows(version: CalibratorVersion) -> list[Row]:
+    """The cross-validated metrics as people read them (``cv_folds`` 5, ECE 0.049 ± 0.022),
+    each with what it means; the ECE row is the calibrator's one ECE."""
+    metrics = version.metrics or {}
+    spread = metrics.get("std") or {}
+    rows = []
+    for name in sorted(metrics, key=lambda n: (n != "ece", n)):
+        value = metrics[name]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        text = f"{value:.3f}" if name == "ece" else formatting.format_number(value)
+        if isinstance(spread.get(name), int | float):
+            text += f" ± {spread[name]:.3f}"
+        tone = ""
+        if name == "ece":
+            tone = (
+                "ok"
+                if value <= charts.ECE_GOOD
+                else "warn"
+                if value <= charts.ECE_POOR
+                else "danger"
+            )
+        rows.append(
+            Row(name, text, tone=tone, detail=METRIC_MEANINGS.get(name, ""), key=f"metric-{name}")
+        )
+    return rows
+
+
 def calibrator_page(request, pk: int):
     version = get_object_or_404(
         CalibratorVersion.objects.select_related("tenant", "model", "training_job"), pk=pk
@@ -81,35 +118,45 @@ def calibrator_page(request, pk: int):
         if len(confidences)
         else confidences
     )
-    cal_bins, cal_ece = charts.reliability_bins(calibrated, labels)
-    metrics = Section(title="Cross-validated metrics (training)")
-    for name, value in sorted((version.metrics or {}).items()):
-        if isinstance(value, int | float):
-            metrics.rows.append(Row(name, f"{value:.4f}"))
+    cal_bins, _ = charts.reliability_bins(calibrated, labels)
+    metrics = version.metrics or {}
+    # One ECE per calibrator: the cross-validated one the evaluation gate and the control room
+    # use. The raw confidence's ECE is measured the same way when training recorded it.
+    ece = metrics.get("ece") if isinstance(metrics.get("ece"), int | float) else None
+    raw = (metrics.get("uncalibrated") or {}).get("ece")
+    raw = raw if isinstance(raw, int | float) else (raw_ece if len(labels) else None)
+    folds = metrics.get("cv_folds")
+    section = Section(title="Cross-validated metrics (training)", empty="no metrics recorded")
+    section.rows = calibrator_metric_rows(version)
     return render_chart_page(
         request,
         title=f"Calibrator {version.model.name} v{version.number} ({version.method}, {version.stage})",
         tenant=version.tenant,
-        intro=f"{len(labels)} recorded (confidence, outcome) pairs from its training source.",
+        intro=(
+            f"{len(labels)} recorded (confidence, outcome) pairs from its training source. "
+            + charts.ECE_DEFINITION
+        ),
         charts=[
             (
                 charts.reliability_diagram(
-                    bins=raw_bins,
-                    ece=raw_ece if len(labels) else None,
-                    title="Before: raw confidence",
+                    bins=raw_bins, ece=raw, title="Before: raw confidence", ece_label="raw ECE"
                 ),
-                "",
+                "The confidence the signals stated, before calibration.",
             ),
             (
                 charts.reliability_diagram(
                     bins=cal_bins,
-                    ece=cal_ece if len(labels) else None,
+                    ece=ece,
                     title="After: calibrated probability",
+                    ece_label="ECE",
                 ),
-                "",
+                f"The ECE is cross-validated ({formatting.format_number(folds)} folds, measured "
+                "on held-out records); the curve shows the calibrator fitted on all the pairs."
+                if folds
+                else "The curve shows the calibrator fitted on all the pairs.",
             ),
         ],
-        sections=[metrics],
+        sections=[section],
         back=(admin_url(CalibratorVersion) or "", "Calibrator versions"),
     )
 

@@ -16,9 +16,15 @@ from html import escape
 WIDTH = 640
 HEIGHT = 280
 MARGIN_LEFT = 52
-MARGIN_RIGHT = 16
-MARGIN_TOP = 28
+MARGIN_RIGHT = 24
+# Row 1: the title; row 2: the legend; the plot starts below both, so neither overlaps.
+TITLE_Y = 16
+LEGEND_Y = 34
+MARGIN_TOP = 46
 MARGIN_BOTTOM = 40
+# Labels of horizontal lines sit in a gutter right of the plot, clear of the data.
+GUTTER = 118
+LABEL_GAP = 12
 
 INK = "#333"
 GRID = "#ddd"
@@ -27,6 +33,26 @@ BASELINE = "#6c757d"
 WINDOW = "#e8a317"
 DANGER = "#ba2121"
 PROPOSED = "#2e7d32"
+GOOD = "#2e7d32"
+FAIR = "#b8860b"
+
+# Expected calibration error (ECE): the mean gap between stated confidence and observed
+# accuracy, over 10 equal-width confidence bins weighted by each bin's share of records.
+# 0 is perfect; these are the usual reading levels.
+ECE_DEFINITION = (
+    "ECE (expected calibration error): the average gap between stated confidence and observed "
+    "accuracy over 10 equal-width confidence bins, each weighted by its share of the records; "
+    "0 is perfect, up to 0.05 is good, above 0.10 is poor."
+)
+ECE_GOOD = 0.05
+ECE_POOR = 0.10
+
+
+def ece_color(ece: float) -> str:
+    """Green for a well calibrated ECE, amber in between, red for a poor one."""
+    if ece <= ECE_GOOD:
+        return GOOD
+    return FAIR if ece <= ECE_POOR else DANGER
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,7 @@ class _Plot:
         y_range: tuple[float, float],
         width: int = WIDTH,
         height: int = HEIGHT,
+        gutter: int = 0,
     ):
         self.title = title
         self.width, self.height = width, height
@@ -62,9 +89,10 @@ class _Plot:
             self.x1 = self.x0 + 1
         if self.y1 <= self.y0:
             self.y1 = self.y0 + 1
-        self.left, self.right = MARGIN_LEFT, width - MARGIN_RIGHT
+        self.left, self.right = MARGIN_LEFT, width - MARGIN_RIGHT - gutter
         self.top, self.bottom = MARGIN_TOP, height - MARGIN_BOTTOM
         self.parts: list[str] = []
+        self.gutter_labels: list[tuple[float, str, str, str]] = []
 
     def x(self, value: float) -> float:
         return self.left + (value - self.x0) / (self.x1 - self.x0) * (self.right - self.left)
@@ -89,9 +117,13 @@ class _Plot:
                 f'<line x1="{self.left}" y1="{py:.1f}" x2="{self.right}" y2="{py:.1f}" '
                 f'stroke="{GRID}" stroke-width="1"/>'
             )
-            self.text(self.left - 6, py + 4, y_format(tick), anchor="end", size=10)
+            self.text(self.left - 6, py + 4, y_format(tick), anchor="end", size=10, cls="y-tick")
         for tick in x_ticks:
-            self.text(self.x(tick), self.bottom + 16, x_format(tick), anchor="middle", size=10)
+            label = x_format(tick)
+            px, half = self.x(tick), _text_width(label, 10) / 2
+            # Keep the end labels inside the picture instead of cutting them at its edge.
+            anchor = "end" if px + half > self.width - 2 else "start" if px - half < 2 else "middle"
+            self.text(px, self.bottom + 16, label, anchor=anchor, size=10, cls="x-tick")
         self.add(
             f'<line x1="{self.left}" y1="{self.bottom}" x2="{self.right}" y2="{self.bottom}" '
             f'stroke="{INK}" stroke-width="1"/>'
@@ -101,16 +133,34 @@ class _Plot:
             f'stroke="{INK}" stroke-width="1"/>'
         )
 
-    def hline(self, value: float, label: str, color: str, *, dash="6 4", label_left=False):
+    def hline(self, value: float, label: str, color: str, *, dash="6 4", cls=""):
+        """A horizontal level; its label goes to the gutter right of the plot (see render)."""
         py = self.y(value)
         self.add(
             f'<line x1="{self.left}" y1="{py:.1f}" x2="{self.right}" y2="{py:.1f}" '
-            f'stroke="{color}" stroke-width="1.5" stroke-dasharray="{dash}" class="hline"/>'
+            f'stroke="{color}" stroke-width="1.5" stroke-dasharray="{dash}" class="hline" '
+            f'data-level="{cls}"/>'
         )
-        if label_left:
-            self.text(self.left + 4, py + 12, label, color=color, size=10)
-        else:
-            self.text(self.right - 4, py - 4, label, anchor="end", color=color, size=10)
+        self.gutter_labels.append((py, label, color, cls))
+
+    def _place_gutter_labels(self) -> None:
+        """Labels at their line's height, pushed apart so that none overlaps another."""
+        placed: list[list] = [
+            [py + 4, label, color, cls] for py, label, color, cls in self.gutter_labels
+        ]
+        placed.sort(key=lambda item: item[0])
+        for i in range(1, len(placed)):
+            placed[i][0] = max(placed[i][0], placed[i - 1][0] + LABEL_GAP)
+        overflow = placed[-1][0] - (self.bottom + 4) if placed else 0
+        if overflow > 0:
+            for item in placed:
+                item[0] -= overflow
+            for i in range(len(placed) - 2, -1, -1):
+                placed[i][0] = min(placed[i][0], placed[i + 1][0] - LABEL_GAP)
+        for y, label, color, cls in placed:
+            self.text(
+                self.right + 6, y, label, color=color, size=10, cls=f"gutter-label {cls}".strip()
+            )
 
     def vline(self, value: float, label: str, color: str, *, dash="6 4", label_y=None):
         px = self.x(value)
@@ -148,15 +198,27 @@ class _Plot:
             f'aria-label="{escape(self.title)}" class="govloop-chart" '
             f'font-family="sans-serif"><title>{escape(self.title)}</title>'
         )
-        self.text(self.left, 16, self.title, size=13)
-        x = self.right
-        for label, color in reversed(legend):
-            x -= 7 * len(label) + 22
-            self.add(f'<rect x="{x:.1f}" y="7" width="10" height="10" fill="{color}"/>')
-            self.text(x + 14, 16, label, size=10)
+        self._place_gutter_labels()
+        self.text(self.left, TITLE_Y, self.title, size=13, cls="chart-title")
+        if legend:
+            # The legend has a row of its own under the title: a long title never meets it.
+            self.add('<g class="legend">')
+            x = self.left
+            for label, color in legend:
+                self.add(
+                    f'<rect x="{x:.1f}" y="{LEGEND_Y - 9}" width="10" height="10" fill="{color}"/>'
+                )
+                self.text(x + 14, LEGEND_Y, label, size=10)
+                x += _text_width(label, 10) + 30
+            self.add("</g>")
         if note:
-            self.text(self.left, self.height - 6, note, size=10, color=BASELINE)
+            self.text(self.left, self.height - 6, note, size=10, color=BASELINE, cls="note")
         return head + "".join(self.parts) + "</svg>"
+
+
+def _text_width(label: str, size: int) -> float:
+    """A generous estimate of a label's width in the sans-serif font (for layout only)."""
+    return len(label) * size * 0.62
 
 
 def empty_chart(title: str, message: str = "no data yet") -> str:
@@ -203,19 +265,22 @@ def kpi_chart(
     baseline_rate: float | None,
     current_rate: float | None,
     threshold_rate: float | None,
+    window_events: int | None = None,
     title: str = "KPI",
 ) -> str:
-    """A KPI's rolling rate by event index, with the baseline and recent windows shaded and
-    the baseline rate, the current rate and the firing threshold as lines.
+    """What the tripwire compares, by event index: each point is the mean of the evaluation
+    window (the ``window_events`` events up to it), the quantity that fires when it falls
+    below the red firing level. The baseline and recent windows are shaded; the baseline,
+    firing and current levels are labelled in the gutter, clear of the data.
 
     ``baseline`` and ``window`` are half-open index ranges into ``rates``; a None rate (a
-    rolling window still filling up) is not drawn."""
+    window still filling up) is not drawn."""
     points = [(i, rate) for i, rate in enumerate(rates) if rate is not None]
     if not points:
         return empty_chart(title, "no KPI events yet")
     top = max([*(r for _, r in points), baseline_rate or 0, current_rate or 0, threshold_rate or 0])
     high = 1.0 if top <= 1.0 else top * 1.1
-    plot = _Plot(title=title, x_range=(0, max(len(rates) - 1, 1)), y_range=(0, high))
+    plot = _Plot(title=title, x_range=(0, max(len(rates) - 1, 1)), y_range=(0, high), gutter=GUTTER)
     plot.axes(
         y_ticks=_ticks(0, high), x_ticks=_ticks(0, len(rates) - 1), x_format=lambda v: str(int(v))
     )
@@ -223,13 +288,16 @@ def kpi_chart(
     plot.band(window[0], max(window[1] - 1, window[0]), "recent window", WINDOW)
     plot.polyline(points, LINE)
     if baseline_rate is not None:
-        plot.hline(baseline_rate, f"baseline {_num(baseline_rate)}", BASELINE)
+        plot.hline(baseline_rate, f"baseline {_num(baseline_rate)}", BASELINE, cls="baseline")
     if threshold_rate is not None:
-        plot.hline(threshold_rate, f"fires below {_num(threshold_rate)}", DANGER, label_left=True)
+        plot.hline(threshold_rate, f"fires below {_num(threshold_rate)}", DANGER, cls="threshold")
     if current_rate is not None:
-        plot.hline(current_rate, f"current {_num(current_rate)}", WINDOW, dash="2 3")
+        tone = DANGER if threshold_rate is not None and current_rate < threshold_rate else LINE
+        plot.hline(current_rate, f"current {_num(current_rate)}", tone, dash="2 3", cls="current")
+    mean_label = f"mean of the last {window_events} events" if window_events else "window mean"
     return plot.render(
-        legend=[("rate", LINE), ("threshold", DANGER)], note="x: event number (oldest first)"
+        legend=[(mean_label, LINE), ("firing level", DANGER)],
+        note="x: event number (oldest first)",
     )
 
 
@@ -259,10 +327,15 @@ def reliability_bins(
 
 
 def reliability_diagram(
-    *, bins: Sequence[ReliabilityBin], ece: float | None, title: str = "Reliability"
+    *,
+    bins: Sequence[ReliabilityBin],
+    ece: float | None,
+    title: str = "Reliability",
+    ece_label: str = "ECE",
 ) -> str:
     """Calibration curve (accuracy against mean confidence per bin) over the diagonal of
-    perfect calibration, with each bin's count as a bar along the bottom and the ECE."""
+    perfect calibration, with each bin's count as a bar along the bottom and the ECE, green
+    when good and red when poor (see ``ECE_DEFINITION``)."""
     if not bins:
         return empty_chart(title, "no calibration data yet")
     plot = _Plot(title=title, x_range=(0, 1), y_range=(0, 1))
@@ -283,27 +356,32 @@ def reliability_diagram(
     )
     plot.polyline([(b.mean_confidence, b.accuracy) for b in bins], LINE, cls="calibration-curve")
     note = "x: mean predicted confidence, y: observed accuracy; bars: records per bin"
-    label = f"ECE {ece:.3f}" if ece is not None else "ECE n/a"
-    plot.text(plot.left + 8, plot.top + 14, label, size=12, color=DANGER, cls="ece")
-    return plot.render(legend=[("observed", LINE), ("perfect", BASELINE)], note=note)
+    label = f"{ece_label} {ece:.3f}" if ece is not None else f"{ece_label} n/a"
+    color = ece_color(ece) if ece is not None else BASELINE
+    plot.text(plot.left + 8, plot.top + 14, label, size=12, color=color, cls="ece")
+    return plot.render(legend=[("observed", LINE), ("perfect calibration", BASELINE)], note=note)
 
 
 def regret_chart(
     *,
     points: Sequence[tuple[dt.datetime, float]],
     demote_at: float,
+    current: float | None = None,
     title: str = "Regret score",
 ) -> str:
-    """A policy's regret score over time with the automatic demotion line."""
+    """A policy's regret score over time with the automatic demotion line and the score now
+    (``current``, else the series' last value)."""
     if not points:
         return empty_chart(title, "no regret recorded")
     series, ticks, fmt = _time_axis(points)
     high = max(max(v for _, v in series), demote_at) * 1.15
-    plot = _Plot(title=title, x_range=(0, series[-1][0] or 1), y_range=(0, high))
+    plot = _Plot(title=title, x_range=(0, series[-1][0] or 1), y_range=(0, high), gutter=GUTTER)
     plot.axes(y_ticks=_ticks(0, high), x_ticks=ticks, x_format=fmt)
-    plot.hline(demote_at, f"auto-demote at {_num(demote_at)}", DANGER)
+    plot.hline(demote_at, f"auto-demote at {_num(demote_at)}", DANGER, cls="threshold")
+    now = series[-1][1] if current is None else current
+    plot.hline(now, f"now {now:.1f}", LINE, dash="2 3", cls="current")
     plot.polyline(series, LINE)
-    return plot.render(legend=[("regret", LINE), ("demotion", DANGER)])
+    return plot.render(legend=[("regret score", LINE), ("demotion level", DANGER)])
 
 
 def pass_rate_chart(

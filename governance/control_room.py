@@ -8,8 +8,9 @@ governance never imports a higher app; the higher apps import this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import import_module
 from typing import Any
 
@@ -39,6 +40,7 @@ class Row:
     url: str | None = None
     tone: str = ""
     detail: str = ""
+    key: str = ""
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Section:
     title: str
     rows: list[Row] = field(default_factory=list)
     text: str = ""
+    markdown: str = ""
     svg: str = ""
     link: str | None = None
     empty: str = ""
@@ -107,6 +110,50 @@ def collect_version_sections(*, version: ConfigVersion) -> list[Section]:
 
 def decide_url(version: ConfigVersion) -> str:
     return reverse("govloop-version-decide", args=[version.pk])
+
+
+SubjectPage = Callable[[str], "str | None"]
+
+
+@cache
+def _subject_pages() -> dict[str, SubjectPage]:
+    found: dict[str, SubjectPage] = {}
+    for module in _contributors():
+        contribute = getattr(module, "subject_pages", None)
+        if contribute is not None:
+            found.update(contribute())
+    return found
+
+
+def subject_url(subject_type: str, subject_id: str) -> str | None:
+    """The page where a subject (``app_label.model`` and id, as a checkpoint or a ledger entry
+    names it) is decided: the page its app declares in ``subject_pages()`` (a version's decide
+    page, a tripwire's KPI page, a policy's regret page), else the subject's admin page."""
+    if not subject_type or not subject_id:
+        return None
+    page = _subject_pages().get(subject_type)
+    if page is not None:
+        return page(subject_id)
+    if "." not in subject_type:
+        return None
+    return admin_url(subject_type, "change", subject_id)
+
+
+def subject_label(subject_type: str, subject_id: str) -> str:
+    """ "config version #3": the subject's model name and id, without reading the subject."""
+    if not subject_type:
+        return ""
+    try:
+        name = apps.get_model(subject_type)._meta.verbose_name
+    except (LookupError, ValueError):
+        name = subject_type
+    return f"{name} #{subject_id}"
+
+
+def subject_pages() -> dict[str, SubjectPage]:
+    return {
+        ConfigVersion._meta.label_lower: lambda pk: reverse("govloop-version-decide", args=[pk])
+    }
 
 
 # governance's own panels -------------------------------------------------------------

@@ -8,9 +8,9 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import Resolver404, path, resolve
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from governance import selectors
@@ -96,7 +96,7 @@ def version_decide(request, pk: int):
             messages.error(request, f"invalid decision: {form.errors.as_text()}")
         return redirect("govloop-version-decide", pk=version.pk)
 
-    diff = selectors.version_diff(version=version)
+    diff = selectors.version_review_diff(version=version)
     active = selectors.active_version(tenant_id=version.tenant_id, family=version.family.name)
     approvals = list(version.approvals.select_related("reviewer").order_by("created_at"))
     is_reviewer = has_reviewer_perm(request)
@@ -115,6 +115,7 @@ def version_decide(request, pk: int):
         "active": active,
         "diff": _with_json(diff["changes"]),
         "diff_against": diff["against"],
+        "diff_relation": diff["relation"],
         "payload_json": json.dumps(version.payload, indent=2, sort_keys=True),
         "changes": version.changes or [],
         "warnings": version_services.activation_warnings(version, active)
@@ -189,3 +190,61 @@ def render_chart_page(
         "back": back,
     }
     return TemplateResponse(request, "admin/govloop/chart_page.html", context)
+
+
+MODEL_VIEW_ACTIONS = {
+    "changelist": "view",
+    "change": "view",
+    "history": "view",
+    "add": "add",
+    "delete": "delete",
+}
+REVIEW_PERMISSION = "governance.review"
+
+
+def _required_permission(request) -> tuple[str, str]:
+    """(codename, description) of the model permission an admin URL needs, or empty strings
+    when the URL is not a model's admin view (the refusal's own message then says why)."""
+    try:
+        url_name = resolve(request.path_info).url_name or ""
+    except Resolver404:
+        return "", ""
+    for model in admin.site._registry:
+        opts = model._meta
+        prefix = f"{opts.app_label}_{opts.model_name}_"
+        if not url_name.startswith(prefix):
+            continue
+        view = url_name.removeprefix(prefix)
+        if view in MODEL_VIEW_ACTIONS:
+            action = MODEL_VIEW_ACTIONS[view]
+            if view == "change" and request.method == "POST":
+                action = "change"
+            return (
+                f"{opts.app_label}.{action}_{opts.model_name}",
+                f"Can {action} {opts.verbose_name}",
+            )
+        # A transition or lever (approve, release, engage...): a reviewer's decision.
+        if not request.user.has_perm(REVIEW_PERMISSION):
+            return REVIEW_PERMISSION, "Can take reviewer decisions"
+        return "", ""
+    return "", ""
+
+
+def permission_denied(request, exception=None):
+    """Django's 403 handler as a page of the admin: what was refused, the permission it needs
+    and the way back to the control room, instead of a bare "403 Forbidden"."""
+    codename, description = _required_permission(request)
+    reason = str(exception or "").strip()
+    user = request.user
+    context = {
+        **(admin.site.each_context(request) if user.is_authenticated else {}),
+        "title": "You may not do this",
+        "reason": reason,
+        "permission": codename,
+        "permission_label": description,
+        "groups": sorted(user.groups.values_list("name", flat=True))
+        if user.is_authenticated
+        else [],
+        "path": request.path,
+    }
+    return render(request, "admin/govloop/permission_denied.html", context, status=403)

@@ -81,6 +81,39 @@ def version_diff(*, version: ConfigVersion) -> dict[str, Any]:
     }
 
 
+def version_replaced(*, version: ConfigVersion) -> ConfigVersion | None:
+    """The version that was active when ``version`` was last activated (or rolled back to),
+    as its ledger entry names it; None when it never was active or replaced nothing."""
+    entry = (
+        ledger_for_subject(subject=version)
+        .filter(kind__in=["version.activated", "version.rolled_back"])
+        .order_by("-seq")
+        .first()
+    )
+    previous = entry.payload.get("previous") if entry is not None else None
+    if not previous:
+        return None
+    return ConfigVersion.objects.filter(
+        tenant_id=version.tenant_id, family_id=version.family_id, version=previous
+    ).first()
+
+
+def version_review_diff(*, version: ConfigVersion) -> dict[str, Any]:
+    """What a reviewer compares: a version waiting for a decision against the active one; a
+    version that was activated against the version it replaced, so the record of what it
+    changed stays after activation. ``relation`` says which ("active", "replaced", or "none"
+    when there is nothing to compare with)."""
+    if version.activated_at is not None:
+        replaced = version_replaced(version=version)
+        return {
+            "against": replaced.version if replaced else None,
+            "relation": "replaced" if replaced else "none",
+            "changes": structural_diff(replaced.payload if replaced else {}, version.payload),
+        }
+    diff = version_diff(version=version)
+    return {**diff, "relation": "active" if diff["against"] else "none"}
+
+
 def ledger_for_subject(*, subject: Model) -> QuerySet[LedgerEntry]:
     subject_type, subject_id = subject_of(subject)
     return LedgerEntry.objects.filter(

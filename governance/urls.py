@@ -2,6 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# "View site" leads somewhere real: the API documentation of the governed systems' side.
+admin.site.site_url = "/api/docs/"
+
+# A refused admin page is a designed page that names the permission and links back.
+handler403 = "governance.pages.permission_denied"
+
 urlpatterns = [
     # Reviewer pages (control-room charts, diff and decide) inside the admin's login.
     path("admin/govloop/", include("governance.pages")),

@@ -8,6 +8,7 @@ from django.db.models import F
 from django.urls import reverse
 
 from governance.control_room import Panel, Row, Section, admin_url, decide_url
+from governance.formatting import percentage_points
 from governance.models import ConfigVersion, Tenant
 from learning.models import (
     BacktestRun,
@@ -151,14 +152,36 @@ def version_sections(*, version: ConfigVersion) -> list[Section]:
                 tone="ok" if gate.get("passed") else "danger",
             )
         )
-        for name in (
-            "pass_rate_delta",
-            "fixed_count",
-            "regression_count",
-            "protected_regression_count",
+        if isinstance(delta.get("pass_rate_delta"), int | float):
+            before = (report.get("baseline") or {}).get("backtest_pass_rate")
+            after = (report.get("proposal") or {}).get("backtest_pass_rate")
+            rates = (
+                f": {before:.1%} of the {report.get('case_count')} backtest cases pass with "
+                f"the active config, {after:.1%} with this one"
+                if isinstance(before, int | float) and isinstance(after, int | float)
+                else ""
+            )
+            section.rows.append(
+                Row(
+                    "pass-rate change",
+                    percentage_points(delta["pass_rate_delta"]),
+                    tone="ok" if delta["pass_rate_delta"] > 0 else "",
+                    detail=f"in percentage points{rates}",
+                )
+            )
+        for name, meaning in (
+            ("fixed_count", "failing cases the change makes pass"),
+            ("regression_count", "passing cases the change makes fail"),
+            ("protected_regression_count", "protected cases the change makes fail"),
         ):
             if name in delta:
-                section.rows.append(Row(name.replace("_", " "), str(delta[name])))
+                section.rows.append(
+                    Row(
+                        name.removesuffix("_count").replace("_", " "),
+                        str(delta[name]),
+                        detail=meaning,
+                    )
+                )
         for line in gate.get("criteria") or []:
             section.rows.append(
                 Row(
@@ -173,8 +196,13 @@ def version_sections(*, version: ConfigVersion) -> list[Section]:
         sections.append(
             Section(
                 title="The failure it answers",
-                text=proposal.failure.markdown[:4000],
+                markdown=proposal.failure.markdown[:8000],
                 link=admin_url(proposal.failure, "change", proposal.failure_id),
             )
         )
     return sections
+
+
+def subject_pages():
+    """A learned policy is judged (reinstated or retired) from its regret page."""
+    return {LearnedPolicy._meta.label_lower: lambda pk: reverse("govloop-regret", args=[pk])}

@@ -16,6 +16,7 @@ from governance.models import Tenant
 from governance.pages import render_chart_page, require_visible
 from learning.models import BacktestRun, LearnedPolicy
 from learning.models.proofs import decayed_score
+from learning.selectors_proofs import current_regret_score
 
 STEPS_BETWEEN_EVENTS = 8
 MAX_RUNS = 200
@@ -52,8 +53,17 @@ def regret_page(request, pk: int):
     policy = get_object_or_404(LearnedPolicy.objects.select_related("tenant", "pattern"), pk=pk)
     require_visible(request, policy.tenant_id)
     now = timezone.now()
+    score = current_regret_score(policy=policy, now=now)
+    share = score / policy.auto_demote_score if policy.auto_demote_score else 0.0
     facts = Section(title="Policy")
     facts.rows += [
+        Row(
+            "regret score now",
+            f"{score:.1f} of {policy.auto_demote_score:g}",
+            tone="danger" if share >= 1 else "warn" if share >= 0.7 else "ok",
+            detail="reaching the demotion level demotes the policy automatically",
+            key="regret-score",
+        ),
         Row("state", policy.state, tone="danger" if policy.state == "DEMOTED" else ""),
         Row("pattern", policy.pattern.key),
         Row(
@@ -75,6 +85,7 @@ def regret_page(request, pk: int):
                 charts.regret_chart(
                     points=regret_series(policy, now),
                     demote_at=policy.auto_demote_score,
+                    current=score,
                     title=f"{policy.name}: regret score",
                 ),
                 "",

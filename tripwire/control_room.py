@@ -83,3 +83,8 @@ def panels(*, tenant: Tenant) -> list[Panel]:
         )
         panel.tone = "danger"
     return [panel]
+
+
+def subject_pages():
+    """A tripwire is decided (acknowledged) on its KPI page."""
+    return {RegressionPolicy._meta.label_lower: lambda pk: reverse("govloop-kpi", args=[pk])}

@@ -3,6 +3,8 @@ the two windows, the baseline and current rates and the level below which it fir
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import admin
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -30,13 +32,16 @@ def rolling(values: list[float], span: int) -> list[float | None]:
 def kpi_page(request, pk: int):
     policy = get_object_or_404(RegressionPolicy.objects.select_related("tenant"), pk=pk)
     require_visible(request, policy.tenant_id)
+    now = timezone.now()
     _, newest_first = kpi_window(
         tenant_id=policy.tenant_id,
         domain=policy.domain,
         metric=policy.metric,
         kind=policy.kind,
         limit=policy.window_events + policy.baseline_events,
-        until=timezone.now(),
+        until=now,
+        # The same events the evaluation reads (a time-bounded policy ignores older ones).
+        since=now - dt.timedelta(days=policy.window_days) if policy.window_days else None,
     )
     values = list(reversed(newest_first))
     window = min(policy.window_events, len(values))
@@ -47,7 +52,6 @@ def kpi_page(request, pk: int):
     threshold = (
         baseline_rate * (1 - policy.max_drop_fraction) if baseline_rate is not None else None
     )
-    span = max(5, policy.window_events // 5)
     state = RegressionState.objects.filter(policy=policy).first()
     facts = Section(title="Policy and last evaluation")
     facts.rows += [
@@ -84,20 +88,31 @@ def kpi_page(request, pk: int):
         request,
         title=f"KPI {policy.domain}.{policy.metric}",
         tenant=policy.tenant,
-        intro=f"{len(values)} most recent events, oldest first (rolling mean over {span}).",
+        intro=(
+            f"The {len(values)} most recent events, oldest first. Each point is the mean of "
+            f"the {policy.window_events} events up to it, the number an evaluation compares "
+            "with the firing level; the last point is the current window."
+        ),
         charts=[
             (
                 charts.kpi_chart(
-                    rates=rolling(values, span),
+                    rates=rolling(values, policy.window_events),
                     baseline=(0, split),
                     window=(split, len(values)),
                     baseline_rate=baseline_rate,
                     current_rate=current_rate,
                     threshold_rate=threshold,
+                    window_events=policy.window_events,
                     title=f"{policy.domain}.{policy.metric}",
                 ),
-                "Shaded: the baseline and recent windows. It fires when the recent rate drops "
-                "below the red line.",
+                f"Shaded: the baseline and recent windows. It fires when the window mean falls "
+                f"below the red firing level, the baseline less {policy.max_drop_fraction:.0%}"
+                + (
+                    f", for {policy.consecutive_breaches} evaluations in a row"
+                    if policy.consecutive_breaches > 1
+                    else ""
+                )
+                + ".",
             )
         ],
         sections=[facts],

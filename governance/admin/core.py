@@ -13,7 +13,14 @@ from governance.admin.base import (
     has_reviewer_perm,
     run_bulk_service,
 )
-from governance.control_room import collect_version_sections, decide_url
+from governance.admin.queue import CheckpointQueueMixin
+from governance.control_room import (
+    collect_version_sections,
+    decide_url,
+    subject_label,
+    subject_url,
+)
+from governance.formatting import pretty_json
 from governance.models import (
     ApiToken,
     Checkpoint,
@@ -89,7 +96,7 @@ class ReadOnlyAdminMixin:
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["seq", "tenant", "kind", "subject_type", "subject_id", "actor", "created_at"]
+    list_display = ["seq", "created_at", "actor", "kind", "subject_link", "tenant"]
     list_filter = ["tenant", "kind", "subject_type", "actor"]
     search_fields = ["actor", "subject_id", "kind"]
     list_select_related = ["tenant"]
@@ -105,11 +112,24 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAd
         "subject_id",
         "actor",
         "created_at",
-        "payload",
+        "subject_link",
+        "payload_view",
         "prev_hash",
         "hash",
         "body",
     ]
+
+    @admin.display(description="subject")
+    def subject_link(self, obj):
+        if not obj.subject_type:
+            return "—"
+        label = subject_label(obj.subject_type, obj.subject_id)
+        url = subject_url(obj.subject_type, obj.subject_id)
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(description="payload")
+    def payload_view(self, obj):
+        return pretty_json(obj.payload)
 
 
 @admin.register(LedgerAnchor)
@@ -213,7 +233,7 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
 
     @admin.display(description="payload")
     def pretty_payload(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+        return pretty_json(obj.payload)
 
     @admin.display(description="approvals")
     def approvals_view(self, obj):
@@ -230,14 +250,17 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
             or "—"
         )
 
-    @admin.display(description="diff against the active version")
+    @admin.display(description="diff (against the active version, or the one it replaced)")
     def diff_view(self, obj):
-        diff = selectors.version_diff(version=obj)
+        diff = selectors.version_review_diff(version=obj)
         if not diff["changes"]:
             return "no differences"
         return format_html(
-            "<p>against v{}</p><table><tr><th>path</th><th>op</th><th>active</th><th>this</th></tr>{}</table>",
-            diff["against"] or "(none active)",
+            "<p>against v{} ({})</p><table><tr><th>path</th><th>op</th><th>{}</th><th>this</th>"
+            "</tr>{}</table>",
+            diff["against"] or "—",
+            "the version it replaced" if diff["relation"] == "replaced" else "active",
+            "replaced" if diff["relation"] == "replaced" else "active",
             format_html_join(
                 "",
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -278,8 +301,8 @@ class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
         entries = list(selectors.ledger_for_subject(subject=obj))
         rows = format_html_join(
             "",
-            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            ((e.seq, e.created_at, e.kind, e.actor, json.dumps(e.payload)[:300]) for e in entries),
+            "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.seq, e.created_at, e.kind, e.actor, pretty_json(e.payload)) for e in entries),
         )
         chains = [e for e in entries if isinstance(e.payload.get("chain"), list)]
         return format_html(
@@ -363,8 +386,10 @@ class CheckpointStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    """The reviewers' queue: pending first, by priority then age."""
+class CheckpointAdmin(
+    CheckpointQueueMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
+    """The reviewers' queue: pending first, by priority then age (columns in ``queue.py``)."""
 
     fsm_fields = ["state"]
     fsm_forms = {"approve": ReasonForm, "reject": ReasonForm}
@@ -376,20 +401,9 @@ class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelA
             checkpoint=obj, approve=False, user=request.user, reason=reason
         ),
     }
-    list_display = [
-        "checkpoint_type",
-        "priority",
-        "state",
-        "blocking",
-        "tenant",
-        "description",
-        "created_at",
-        "expires_at",
-    ]
     list_filter = [CheckpointStateFilter, "priority", "checkpoint_type", "blocking", "tenant"]
     list_select_related = ["tenant"]
     raw_id_fields = ["resolved_by"]
-    ordering = ["priority", "created_at", "id"]
     readonly_fields = [
         "tenant",
         "checkpoint_type",

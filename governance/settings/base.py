@@ -202,8 +202,14 @@ GOVLOOP_PRIVACY_K = env_int("GOVLOOP_PRIVACY_K", 5, minimum=1)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "client_error_without_traceback": {
+            "()": "governance.log_filters.ClientErrorWithoutTraceback"
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"filters": ["client_error_without_traceback"]}},
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from governance.admin.base import (
     TenantScopedAdminMixin,
     run_bulk_service,
 )
+from governance.formatting import percentage_points, render_markdown
 from governance.services.ledger import Actor
 from learning.models import (
     BacktestCase,
@@ -239,7 +240,7 @@ class FailureAnalysisAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdm
 
     @admin.display(description="analysis")
     def analysis(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.markdown)
+        return render_markdown(obj.markdown)
 
     @admin.display(description="artifact (JSON)")
     def artifact_view(self, obj):
@@ -327,7 +328,7 @@ class LoopProposalAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mode
 
     @admin.display(description="expected Δ pass rate")
     def expected_delta(self, obj):
-        return f"{obj.document['expected_delta']['backtest_pass_rate_delta']:+.4f}"
+        return percentage_points(obj.document["expected_delta"]["backtest_pass_rate_delta"])
 
     @admin.display(description="failure")
     def failure_link(self, obj):
@@ -417,7 +418,7 @@ class SandboxRunAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Δ pass rate")
     def pass_rate_delta(self, obj):
-        return f"{obj.report['delta']['pass_rate_delta']:+.4f}"
+        return percentage_points(obj.report["delta"]["pass_rate_delta"])
 
     @admin.display(description="report")
     def report_view(self, obj):

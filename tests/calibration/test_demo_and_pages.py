@@ -55,5 +55,5 @@ def test_the_pipeline_panel_links_the_pending_proposal(tenant, reviewer, seeded)
     panel = next(p for p in collect_panels(tenant=tenant) if p.key == "calibration-pipeline")
 
     proposal_row = next(r for r in panel.rows if r.label == "proposal")
-    assert proposal_row.value == "PENDING_APPROVAL"
+    assert proposal_row.value == "awaits approval"
     assert proposal_row.url.endswith("/decide/")

@@ -1,4 +1,5 @@
 import datetime as dt
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -65,9 +66,9 @@ def test_the_kpi_chart_draws_the_threshold_below_the_baseline():
         )
     )
 
-    lines = {el.get("stroke"): float(el.get("y1")) for el in of_class(root, "line", "hline")}
+    lines = {el.get("data-level"): float(el.get("y1")) for el in of_class(root, "line", "hline")}
     # SVG y grows downwards: the threshold sits below the baseline and above the current rate.
-    assert lines[charts.BASELINE] < lines[charts.DANGER] < lines[charts.WINDOW]
+    assert lines["baseline"] < lines["threshold"] < lines["current"]
     assert len(of_class(root, "rect", "band")) == 2
     assert "fires below 0.72" in texts(root)
 
@@ -158,3 +159,108 @@ def test_the_kpi_chart_skips_rates_still_filling_their_rolling_window():
     )
 
     assert len(of_class(root, "polyline", "series")[0].get("points").split()) == 2
+
+
+def test_the_legend_has_its_own_row_under_a_long_title():
+    counts, edges = charts.histogram([0.1, 0.39, 0.4, 0.41, 0.8], buckets=10)
+
+    root = parse(
+        charts.score_histogram(
+            counts=counts,
+            edges=edges,
+            thresholds=[0.4],
+            proposed=[0.44],
+            bands=["LOW", "MEDIUM"],
+            title="Score distribution, snapshot 12 (900 decisions) with a long name",
+        )
+    )
+
+    title = of_class(root, "text", "chart-title")[0]
+    legend = next(el for el in root.iter(f"{SVG}g") if el.get("class") == "legend")
+    legend_top = min(float(r.get("y")) for r in legend.iter(f"{SVG}rect"))
+    assert legend_top > float(title.get("y"))
+    assert legend_top + 10 <= charts.MARGIN_TOP
+
+
+def test_level_labels_sit_in_the_gutter_apart_from_each_other_and_the_data():
+    root = parse(
+        charts.kpi_chart(
+            rates=[None] * 49 + [0.9] * 150 + [0.76] * 50,
+            baseline=(0, 200),
+            window=(200, 250),
+            baseline_rate=0.9,
+            current_rate=0.76,
+            threshold_rate=0.72,
+            window_events=50,
+        )
+    )
+
+    series = of_class(root, "polyline", "series")[0]
+    right_of_data = max(float(p.split(",")[0]) for p in series.get("points").split())
+    labels = [el for el in root.iter(f"{SVG}text") if "gutter-label" in (el.get("class") or "")]
+    assert {el.text.split()[0] for el in labels} == {"baseline", "fires", "current"}
+    assert all(float(el.get("x")) > right_of_data for el in labels)
+    ys = sorted(float(el.get("y")) for el in labels)
+    assert all(b - a >= charts.LABEL_GAP for a, b in itertools.pairwise(ys))
+    assert "mean of the last 50 events" in texts(root)
+
+
+def test_the_current_level_turns_red_only_below_the_firing_level():
+    def current_colour(current):
+        root = parse(
+            charts.kpi_chart(
+                rates=[0.9, current],
+                baseline=(0, 1),
+                window=(1, 2),
+                baseline_rate=0.9,
+                current_rate=current,
+                threshold_rate=0.72,
+            )
+        )
+        return next(
+            el for el in of_class(root, "line", "hline") if el.get("data-level") == "current"
+        ).get("stroke")
+
+    assert current_colour(0.76) == charts.LINE
+    assert current_colour(0.70) == charts.DANGER
+
+
+@pytest.mark.parametrize(
+    ("ece", "colour"),
+    [
+        pytest.param(0.038, charts.GOOD, id="good-is-green"),
+        pytest.param(0.08, charts.FAIR, id="fair-is-amber"),
+        pytest.param(0.27, charts.DANGER, id="poor-is-red"),
+    ],
+)
+def test_the_ece_label_is_coloured_by_what_it_means(ece, colour):
+    bins, _ = charts.reliability_bins([0.1, 0.9], [0, 1], bins=10)
+
+    root = parse(charts.reliability_diagram(bins=bins, ece=ece))
+
+    assert of_class(root, "text", "ece")[0].get("fill") == colour
+
+
+def test_time_axis_labels_stay_inside_the_picture():
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    points = [(start + dt.timedelta(days=i), 0.5 + i / 100) for i in range(10)]
+
+    root = parse(charts.pass_rate_chart(points=points))
+
+    for el in of_class(root, "text", "x-tick"):
+        x, width = float(el.get("x")), charts._text_width(el.text, 10)
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[el.get("text-anchor")]
+        assert left >= 0 and left + width <= charts.WIDTH, el.text
+
+
+def test_the_regret_chart_labels_the_score_now_as_a_number():
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+    root = parse(
+        charts.regret_chart(
+            points=[(start, 0.0), (start + dt.timedelta(days=2), 7.9)], demote_at=10, current=7.86
+        )
+    )
+
+    assert "now 7.9" in texts(root)
+    assert "auto-demote at 10" in texts(root)

@@ -124,3 +124,30 @@ def test_another_tenants_runs_are_not_listed(browser, looped, other_tenant, make
     page = client.get(reverse("admin:learning_backtestrun_changelist"))
     assert page.status_code == 200
     assert "run_000001" not in page.content.decode()
+
+
+def test_a_promoted_version_decide_page_renders_the_failure_analysis_and_the_pass_rate_in_pp(
+    browser, looped
+):
+    browser.post(
+        reverse("admin:learning_loopproposal_change", args=[looped.pk]),
+        {"_fsm_transition_to": "promote"},
+    )
+    looped.refresh_from_db()
+
+    body = browser.get(
+        reverse("govloop-version-decide", args=[looped.promoted_version_id])
+    ).content.decode()
+
+    assert '<div class="markdown"><h2>Failure analysis' in body
+    assert "## " not in body and "**" not in body
+    assert "pass-rate change" in body and " pp" in body
+    assert "pass rate delta" not in body
+
+
+def test_pass_rates_read_as_percentages_and_their_change_in_percentage_points(browser, looped):
+    body = browser.get(
+        reverse("admin:learning_loopproposal_change", args=[looped.pk])
+    ).content.decode()
+
+    assert "66.7% →" in body and " pp)" in body
