@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 urlpatterns = [
     # Reviewer pages (control-room charts, diff and decide) inside the admin's login.
@@ -10,7 +14,14 @@ urlpatterns = [
     path("admin/govloop/tripwire/", include("tripwire.pages")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves its start-up script from our origin too (no inline script).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    # Our own page, without the stock template's web-font links: nothing leaves our origin.
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
     # The seed's regression endpoints live under /api/governance/ but belong to tripwire.
     path("api/governance/regression/", include("tripwire.api.urls")),
     path("api/governance/", include("governance.api.urls")),
