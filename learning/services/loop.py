@@ -796,6 +796,7 @@ def proposal_promote(
     actor: Actor,
     strict: bool = True,
     now: dt.datetime | None = None,
+    progress: Progress = _quiet,
 ) -> ConfigVersion:
     """ELIGIBLE -> PROMOTED: registers the proposed payload as a new scoring version in
     PENDING_APPROVAL (source learning_loop, base = the ACTIVE version, version bumped) and
@@ -825,6 +826,10 @@ def proposal_promote(
         )
     sandbox = proposal.sandbox_runs.order_by("-executed_at", "-id").first()
     if strict:
+        progress(
+            f"re-running the sandbox replay of {proposal.proposal_id} ({sandbox.runs} run(s)): "
+            "it must reproduce the recorded results and pass the gate again"
+        )
         recheck, _ = sandbox_evaluate(
             proposal=proposal, runs=sandbox.runs, sandbox_run_id=sandbox.sandbox_run_id
         )
@@ -840,8 +845,10 @@ def proposal_promote(
             problems.append("the cases changed since the sandbox run: run the sandbox again")
         if problems:
             raise ValidationFailed({"strict": problems})
+        progress("the replay reproduces the sandbox run and passes the gate")
     failure = FailureAnalysis.objects.select_for_update().get(pk=proposal.failure_id)
     report = sandbox.report
+    progress(f"registering the proposed payload as a new {base.family.name} version")
     version = version_register(
         tenant=proposal.tenant,
         family=base.family.name,
