@@ -314,12 +314,41 @@ def backtest_run_execute(
     config_version: ConfigVersion | None = None,
     trigger: str = RunTrigger.MANUAL,
     idempotency_key: str | None = None,
+    analyze_failures: bool = False,
     now: dt.datetime | None = None,
 ) -> BacktestRun:
     """Scores every active case with the vectorised scorer under ``config_version`` (the
     ACTIVE scoring version by default) and stores one result per case. With an
-    ``idempotency_key`` a second call returns the first run instead of scoring again."""
+    ``idempotency_key`` a second call returns the first run instead of scoring again.
+
+    ``analyze_failures`` analyses the run's every MISS and HIGH-confidence ABSTAIN at once,
+    with the same deterministic analysis as ``manage.py learning analyze-failures`` (seed 002:
+    every MISS is analysed), so a run started from the API or the admin leaves its failure
+    analyses behind it. The seed's step-by-step CLI, the loop and the demo keep the two steps
+    apart (the loop analyses right after its run, at its own confidence level)."""
     now = now or timezone.now()
+    run = _backtest_run(
+        tenant=tenant,
+        actor=actor,
+        config_version=config_version,
+        trigger=trigger,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
+    if analyze_failures and (run.miss_count or run.abstain_count):
+        failures_analyze(run=run, actor=actor, now=now)
+    return run
+
+
+def _backtest_run(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    config_version: ConfigVersion | None,
+    trigger: str,
+    idempotency_key: str | None,
+    now: dt.datetime,
+) -> BacktestRun:
     if idempotency_key:
         done = BacktestRun.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if done is not None:

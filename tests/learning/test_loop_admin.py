@@ -124,3 +124,21 @@ def test_another_tenants_runs_are_not_listed(browser, looped, other_tenant, make
     page = client.get(reverse("admin:learning_backtestrun_changelist"))
     assert page.status_code == 200
     assert "run_000001" not in page.content.decode()
+
+
+def test_backtesting_again_from_the_admin_analyses_the_new_runs_misses_at_once(browser, looped):
+    from learning.models import BacktestRun, FailureAnalysis
+
+    first = BacktestRun.objects.get()
+
+    response = browser.post(
+        reverse("admin:learning_backtestrun_changelist"),
+        {"action": "rerun", "_selected_action": [first.pk]},
+    )
+
+    assert response.status_code == 302
+    rerun = BacktestRun.objects.exclude(pk=first.pk).get()
+    assert rerun.miss_count == 2
+    assert set(
+        FailureAnalysis.objects.filter(run=rerun).values_list("case__case_id", flat=True)
+    ) == {"case_band_001", "case_term_emergence_001"}
