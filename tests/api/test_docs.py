@@ -80,3 +80,13 @@ def test_the_schema_the_docs_read_is_served(client):
 
     assert response.status_code == 200
     assert b"openapi: 3" in response.content
+    # The docs pages themselves are not API operations.
+    assert b"/api/redoc/" not in response.content
+    assert b"/api/docs/" not in response.content
+
+
+def test_redoc_forbids_images_from_other_origins(client):
+    response = client.get("/api/redoc/")
+
+    assert response["Content-Security-Policy"] == "img-src 'self' data:"
+    assert "fonts.googleapis.com" not in response.content.decode()
