@@ -9,20 +9,26 @@ STAMP_DEV := $(VENV)/.installed-dev-$(DEPS)
 
 .PHONY: install install-dev run test lint format benchmark screenshot clean
 
+# Installing shows pip's own progress (a line per package): the first run takes minutes.
 $(BIN)/python:
+	@echo "==> [1/2] creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --upgrade pip
 
 # `make run` installs the runtime only; `make test` adds the dev tools (pytest, ruff, ...).
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "==> [2/2] installing govloop and its dependencies into $(VENV) (a few minutes the first time)"
+	$(BIN)/python -m pip install -e .
 	@rm -f $(VENV)/.installed-run-*
 	@touch $(STAMP_RUN)
+	@echo "==> installed"
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "==> [2/2] installing govloop, its dependencies and the dev tools into $(VENV) (a few minutes the first time)"
+	$(BIN)/python -m pip install -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP_DEV) $(STAMP_RUN)
+	@echo "==> installed"
 
 install: $(STAMP_RUN)
 

@@ -19,12 +19,16 @@ Settings (documented because a version's parameters are only meaningful with the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+
+if TYPE_CHECKING:
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+
+# scikit-learn (and the scipy it loads) takes seconds to import: it is imported where a
+# calibrator is fitted, not when the admin or a management command loads this module.
 
 PLATT = "platt_scaling"
 ISOTONIC = "isotonic"
@@ -59,10 +63,14 @@ def logit(confidences: np.ndarray) -> np.ndarray:
 
 
 def platt_estimator() -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(**PLATT_SETTINGS)
 
 
 def isotonic_estimator() -> IsotonicRegression:
+    from sklearn.isotonic import IsotonicRegression
+
     return IsotonicRegression(**ISOTONIC_SETTINGS)
 
 
@@ -142,6 +150,8 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Out-of-fold metrics: mean and standard deviation over ``folds`` stratified folds, each
     fold's metrics, and the uncalibrated confidences' metrics for comparison."""
+    from sklearn.model_selection import StratifiedKFold
+
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=CV_SEED)
     per_fold = []
     for train, test in splitter.split(np.zeros(len(labels)), labels):

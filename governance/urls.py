@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from governance.api.docs import RedocView
 
 # "View site" leads somewhere real: the API documentation of the governed systems' side.
 admin.site.site_url = "/api/docs/"
@@ -16,7 +18,9 @@ urlpatterns = [
     path("admin/govloop/tripwire/", include("tripwire.pages")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves its start-up script from our origin too (no inline script).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     # The seed's regression endpoints live under /api/governance/ but belong to tripwire.
     path("api/governance/regression/", include("tripwire.api.urls")),
     path("api/governance/", include("governance.api.urls")),

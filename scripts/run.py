@@ -25,6 +25,7 @@ PORT = os.environ.get("PORT", "8000")
 
 
 def step(*args: str) -> None:
+    print(f"==> manage.py {' '.join(args)}", flush=True)
     subprocess.run([*MANAGE, *args], check=True)
 
 

@@ -4,6 +4,9 @@ machine, tearing them down after. Without them, run it on the embedded default (
 tell the tests so (GOVLOOP_SERVICES=absent): server-only tests are then skipped and named,
 or fail when REQUIRE_SERVICES=1.
 
+GOVLOOP_SERVICES=absent in the caller's environment forces the embedded default even where the
+binaries are installed (the CI's SQLite leg, or a newcomer's machine reproduced on this one).
+
 Usage: with_services.py -- COMMAND [ARGS...]
 """
 
@@ -129,8 +132,12 @@ def main() -> int:
         print(__doc__)
         return 2
     env = dict(os.environ)
-    pg_bin = find_pg_bin()
-    redis_bin = shutil.which("redis-server")
+    forced_absent = env.get("GOVLOOP_SERVICES", "").startswith("absent")
+    pg_bin = None if forced_absent else find_pg_bin()
+    redis_bin = None if forced_absent else shutil.which("redis-server")
+    if forced_absent:
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
     with contextlib.ExitStack() as stack:
         if "DATABASE_URL" not in env and pg_bin:
             env["DATABASE_URL"] = stack.enter_context(postgres(pg_bin))
@@ -146,7 +153,11 @@ def main() -> int:
         ]
         if missing:
             env["GOVLOOP_SERVICES"] = "absent:" + ",".join(missing)
-            print(f"with_services: {', '.join(missing)} not found; using the embedded default")
+            why = "forced absent (GOVLOOP_SERVICES)" if forced_absent else "not found"
+            print(
+                f"with_services: {', '.join(missing)} {why}; using the embedded default",
+                flush=True,
+            )
         proc = subprocess.Popen(argv, env=env)
         try:
             return proc.wait()

@@ -60,6 +60,7 @@ def pytest_collection_modifyitems(config, items):
                         else f"needs a real {marker} server"
                     )
                     item.add_marker(pytest.mark.skip(reason=reason))
+                    break
 
 
 def pytest_runtest_setup(item):
@@ -75,6 +76,14 @@ def pytest_terminal_summary(terminalreporter):
             f"server-only tests skipped ({len(_skipped_server_tests)}, no PostgreSQL/Redis/Chromium): "
             + ", ".join(_skipped_server_tests)
         )
+
+
+@pytest.fixture(autouse=True)
+def _own_ledger_anchor_file(settings, tmp_path):
+    """Each test signs its ledger anchors into its own file. SQLite hands a rolled-back test's
+    tenant ids out again, so a file shared by the suite would hold anchors of an earlier
+    tenant 2 that contradict the chain of the next one."""
+    settings.LEDGER_ANCHOR_FILE = tmp_path / "ledger-anchors.jsonl"
 
 
 @pytest.fixture(autouse=True)

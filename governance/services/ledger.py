@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -622,14 +621,3 @@ def ledger_verify(*, tenant_id: int, rehash: bool = False) -> VerifyResult:
         result.problem = f"an entry whose body carries no sequence number follows entry {last}"
         result.entries = last
     return result
-
-
-def ledger_verify_all(
-    *, tenant_ids: Iterable[int] | None = None, rehash: bool = False
-) -> list[VerifyResult]:
-    ids = (
-        list(tenant_ids)
-        if tenant_ids is not None
-        else list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
-    )
-    return [ledger_verify(tenant_id=tenant_id, rehash=rehash) for tenant_id in ids]

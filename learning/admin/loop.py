@@ -184,7 +184,10 @@ class BacktestRunAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda run: services.backtest_run_execute(
-                tenant=run.tenant, actor=actor, config_version=run.config_version
+                tenant=run.tenant,
+                actor=actor,
+                config_version=run.config_version,
+                analyze_failures=True,
             ),
             "backtest",
         )

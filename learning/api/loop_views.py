@@ -98,6 +98,7 @@ class BacktestRunViewSet(
             actor=request_actor(request),
             config_version=version,
             trigger=RunTrigger.API,
+            analyze_failures=True,
         )
         return Response(BacktestRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -123,7 +124,7 @@ class FailureAnalysisViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     queryset = FailureAnalysis.objects.select_related("run", "case", "proposal").order_by(
         "failure_id"
     )
-    filterset_fields = ["state", "hypothesis"]
+    filterset_fields = ["state", "hypothesis", "run"]
 
     @extend_schema(request=ProposalGenerateSerializer, responses={201: LoopProposalSerializer})
     @action(detail=True, methods=["post"])

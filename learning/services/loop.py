@@ -315,12 +315,41 @@ def backtest_run_execute(
     config_version: ConfigVersion | None = None,
     trigger: str = RunTrigger.MANUAL,
     idempotency_key: str | None = None,
+    analyze_failures: bool = False,
     now: dt.datetime | None = None,
 ) -> BacktestRun:
     """Scores every active case with the vectorised scorer under ``config_version`` (the
     ACTIVE scoring version by default) and stores one result per case. With an
-    ``idempotency_key`` a second call returns the first run instead of scoring again."""
+    ``idempotency_key`` a second call returns the first run instead of scoring again.
+
+    ``analyze_failures`` analyses the run's every MISS and HIGH-confidence ABSTAIN at once,
+    with the same deterministic analysis as ``manage.py learning analyze-failures`` (seed 002:
+    every MISS is analysed), so a run started from the API or the admin leaves its failure
+    analyses behind it. The seed's step-by-step CLI, the loop and the demo keep the two steps
+    apart (the loop analyses right after its run, at its own confidence level)."""
     now = now or timezone.now()
+    run = _backtest_run(
+        tenant=tenant,
+        actor=actor,
+        config_version=config_version,
+        trigger=trigger,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
+    if analyze_failures and (run.miss_count or run.abstain_count):
+        failures_analyze(run=run, actor=actor, now=now)
+    return run
+
+
+def _backtest_run(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    config_version: ConfigVersion | None,
+    trigger: str,
+    idempotency_key: str | None,
+    now: dt.datetime,
+) -> BacktestRun:
     if idempotency_key:
         done = BacktestRun.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if done is not None:
@@ -797,6 +826,7 @@ def proposal_promote(
     actor: Actor,
     strict: bool = True,
     now: dt.datetime | None = None,
+    progress: Progress = _quiet,
 ) -> ConfigVersion:
     """ELIGIBLE -> PROMOTED: registers the proposed payload as a new scoring version in
     PENDING_APPROVAL (source learning_loop, base = the ACTIVE version, version bumped) and
@@ -826,6 +856,10 @@ def proposal_promote(
         )
     sandbox = proposal.sandbox_runs.order_by("-executed_at", "-id").first()
     if strict:
+        progress(
+            f"re-running the sandbox replay of {proposal.proposal_id} ({sandbox.runs} run(s)): "
+            "it must reproduce the recorded results and pass the gate again"
+        )
         recheck, _ = sandbox_evaluate(
             proposal=proposal, runs=sandbox.runs, sandbox_run_id=sandbox.sandbox_run_id
         )
@@ -841,8 +875,10 @@ def proposal_promote(
             problems.append("the cases changed since the sandbox run: run the sandbox again")
         if problems:
             raise ValidationFailed({"strict": problems})
+        progress("the replay reproduces the sandbox run and passes the gate")
     failure = FailureAnalysis.objects.select_for_update().get(pk=proposal.failure_id)
     report = sandbox.report
+    progress(f"registering the proposed payload as a new {base.family.name} version")
     version = version_register(
         tenant=proposal.tenant,
         family=base.family.name,

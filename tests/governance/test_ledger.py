@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
-from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError
+from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError, Tenant
 from governance.services.ledger import (
     Actor,
     entry_text,
@@ -493,6 +493,30 @@ def test_verify_ledger_exits_cleanly_on_an_intact_chain(tenant):
 
     assert ok
     assert "acme: OK (4 entries, 1 anchors)" in output
+
+
+@pytest.mark.django_db
+def test_verify_ledger_shows_its_progress_on_stderr_and_its_verdicts_on_stdout(
+    tenant, other_tenant
+):
+    append_many(tenant, 2)
+    out, progress = StringIO(), StringIO()
+
+    call_command("verify_ledger", stdout=out, stderr=progress)
+
+    slugs = list(Tenant.objects.order_by("pk").values_list("slug", flat=True))
+    assert progress.getvalue().splitlines() == [
+        f"[{index}/{len(slugs)}] verifying {slug}..." for index, slug in enumerate(slugs, 1)
+    ]
+    assert "acme: OK (2 entries" in out.getvalue()
+    assert "globex: OK (0 entries" in out.getvalue()
+    assert "verifying" not in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_verify_ledger_refuses_an_unknown_tenant():
+    with pytest.raises(CommandError, match="no tenant 'nope'"):
+        call_command("verify_ledger", "--tenant", "nope")
 
 
 @pytest.mark.postgres

@@ -68,3 +68,28 @@ def test_with_require_services_a_missing_server_fails_the_run(tmp_path):
     assert result.returncode != 0
     assert "REQUIRE_SERVICES=1 but no postgres server is available" in result.stdout
     assert "1 passed, 1 error" in result.stdout.splitlines()[-1]
+
+
+def test_govloop_services_absent_forces_the_embedded_default_where_servers_are_installed():
+    env = {**os.environ, "GOVLOOP_SERVICES": "absent", "DATABASE_URL": "postgres://x/y"}
+    env["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    probe = "import os; print(os.environ.get('DATABASE_URL'), os.environ.get('REDIS_URL'), os.environ['GOVLOOP_SERVICES'])"
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "with_services.py"),
+            "--",
+            sys.executable,
+            "-c",
+            probe,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "forced absent" in result.stdout
+    assert result.stdout.splitlines()[-1] == "None None absent:PostgreSQL,Redis"

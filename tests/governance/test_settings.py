@@ -95,3 +95,34 @@ def test_production_refuses_to_boot_without_a_ledger_key(tmp_path):
 
     assert result.returncode != 0
     assert "LEDGER_SIGNING_KEY is required" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_filesystem_broker_keeps_its_control_folder_under_the_var_dir(tmp_path):
+    cwd, var = tmp_path / "cwd", tmp_path / "var"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="governance.settings.base",
+        DEBUG="1",
+        GOVLOOP_VAR_DIR=str(var),
+        PYTHONPATH=str(ROOT),
+    )
+    publish = (
+        "import django; django.setup(); from governance.celery import app; "
+        "app.send_task('governance.tasks.ledger_anchor_heads')"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", publish],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert list(cwd.iterdir()) == []
+    assert list((var / "celery" / "control").glob("*.exchange"))
+    assert list((var / "celery" / "queue").iterdir())

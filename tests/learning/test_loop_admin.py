@@ -151,3 +151,21 @@ def test_pass_rates_read_as_percentages_and_their_change_in_percentage_points(br
     ).content.decode()
 
     assert "66.7% →" in body and " pp)" in body
+
+
+def test_backtesting_again_from_the_admin_analyses_the_new_runs_misses_at_once(browser, looped):
+    from learning.models import BacktestRun, FailureAnalysis
+
+    first = BacktestRun.objects.get()
+
+    response = browser.post(
+        reverse("admin:learning_backtestrun_changelist"),
+        {"action": "rerun", "_selected_action": [first.pk]},
+    )
+
+    assert response.status_code == 302
+    rerun = BacktestRun.objects.exclude(pk=first.pk).get()
+    assert rerun.miss_count == 2
+    assert set(
+        FailureAnalysis.objects.filter(run=rerun).values_list("case__case_id", flat=True)
+    ) == {"case_band_001", "case_term_emergence_001"}

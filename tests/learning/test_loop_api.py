@@ -84,10 +84,6 @@ def test_the_loop_runs_through_the_api_up_to_a_pending_version(api, seeded, tena
     misses = api.get(f"{BASE}/backtest-runs/{run.json()['id']}/results/?status=MISS").json()
     assert {r["case_id"] for r in misses["results"]} == {"case_term_emergence_001", "case_band_001"}
 
-    from learning.models import BacktestRun
-    from learning.services.loop import LOOP_ACTOR, failures_analyze
-
-    failures_analyze(run=BacktestRun.objects.get(pk=run.json()["id"]), actor=LOOP_ACTOR)
     failure = api.get(f"{BASE}/failure-analyses/?hypothesis=flag_rule_too_strict").json()[
         "results"
     ][0]
@@ -107,6 +103,47 @@ def test_the_loop_runs_through_the_api_up_to_a_pending_version(api, seeded, tena
     assert promoted.json()["state"] == VersionState.PENDING_APPROVAL
     assert ConfigVersion.objects.get(tenant=tenant, state=VersionState.ACTIVE).version == "1.0.0"
     assert LoopProposal.objects.get(pk=pid).state == "PROMOTED"
+
+
+def test_a_run_through_the_api_analyses_its_misses_at_once_as_the_cli_does(api, seeded, tenant):
+    from learning.models import BacktestRun, FailureAnalysis
+    from learning.services import loop_engine as engine
+    from learning.services.loop import CASE_FIELDS, LOOP_ACTOR, failures_analyze
+
+    run = api.post(f"{BASE}/backtest-runs/", {}, format="json").json()
+
+    listed = api.get(f"{BASE}/failure-analyses/?run={run['id']}").json()["results"]
+    assert {(f["case_id"], f["run_id"]) for f in listed} == {
+        ("case_band_001", run["run_id"]),
+        ("case_term_emergence_001", run["run_id"]),
+    }
+    # The CLI's analysis finds nothing left to do, and each artifact is the deterministic one.
+    assert failures_analyze(run=BacktestRun.objects.get(pk=run["id"]), actor=LOOP_ACTOR) == []
+    for failure in FailureAnalysis.objects.select_related("case", "result"):
+        expected = engine.analyze_failure(
+            payload=seeded.payload,
+            case={name: getattr(failure.case, name) for name in CASE_FIELDS},
+            status=failure.result.status,
+            run_id=run["run_id"],
+            config_version=seeded.version,
+        )
+        assert failure.artifact == expected
+        assert failure.artifact_sha256 == engine.sha256_of(expected)
+    assert api.get(f"{BASE}/failure-analyses/?run={run['id']}").json()["count"] == 2
+
+
+def test_a_run_without_misses_analyses_nothing(api, seeded, tenant):
+    BacktestCase.objects.filter(tenant=tenant).exclude(
+        case_id__in=["case_term_emergence_001", "case_band_001"]
+    ).update(active=True)
+    BacktestCase.objects.filter(
+        tenant=tenant, case_id__in=["case_term_emergence_001", "case_band_001"]
+    ).update(active=False)
+
+    run = api.post(f"{BASE}/backtest-runs/", {}, format="json").json()
+
+    assert run["miss_count"] == 0
+    assert api.get(f"{BASE}/failure-analyses/").json()["count"] == 0
 
 
 def test_a_failure_without_a_bounded_fix_is_a_400(api, seeded, tenant):

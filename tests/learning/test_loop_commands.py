@@ -25,9 +25,9 @@ def seeded(tenant, reviewer):
     return version
 
 
-def _call(*args) -> str:
+def _call(*args, stderr=None) -> str:
     out = StringIO()
-    call_command("learning", *args, "--tenant", "acme", stdout=out)
+    call_command("learning", *args, "--tenant", "acme", stdout=out, stderr=stderr or StringIO())
     return out.getvalue()
 
 
@@ -46,9 +46,17 @@ def test_the_five_commands_walk_the_seed_example_step_by_step(seeded, tenant, tm
     proposal_id = "proposal_case_term_emergence_001_run_000001"
     output = _call("run-sandbox", "--proposal-id", proposal_id, "--runs", "3")
     assert "PASS improvement_threshold" in output and "ELIGIBLE" in output
-    output = _call("promote", "--proposal-id", proposal_id, "--strict", "true")
+    progress = StringIO()
+    output = _call("promote", "--proposal-id", proposal_id, "--strict", "true", stderr=progress)
     assert "v1.1.0 (PENDING_APPROVAL)" in output
     assert ConfigVersion.objects.get(tenant=tenant, state=VersionState.ACTIVE).version == "1.0.0"
+    # The strict replay is the long part: it says so on stderr before it starts.
+    assert progress.getvalue().splitlines() == [
+        f"re-running the sandbox replay of {proposal_id} (3 run(s)): it must reproduce the "
+        "recorded results and pass the gate again",
+        "the replay reproduces the sandbox run and passes the gate",
+        "registering the proposed payload as a new scoring version",
+    ]
 
 
 def test_run_loop_without_auto_promotion_stops_before_promotion(seeded, tenant):

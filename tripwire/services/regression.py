@@ -23,7 +23,6 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
-from scipy import stats
 
 from governance.errors import TransitionConflict, ValidationFailed
 from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
@@ -254,6 +253,9 @@ def _variance(n: int, total: float, sumsq: float) -> float:
 
 def _p_value(kind: str, w: WindowStats) -> float | None:
     """One-sided: is the current window worse than the baseline?"""
+    # scipy.stats takes seconds to import; only a policy with a significance level needs it.
+    from scipy import stats
+
     n1, n2 = w.n_current, w.n_baseline
     if kind == MetricKind.SUCCESS:
         p1, p2 = w.sum_current / n1, w.sum_baseline / n2

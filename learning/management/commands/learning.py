@@ -109,6 +109,11 @@ class Command(BaseCommand):
         self.stdout.write(message)
         self.stdout.flush()
 
+    def note(self, message: str) -> None:
+        """Progress of a long step, on stderr (its result goes to stdout)."""
+        self.stderr.write(message)
+        self.stderr.flush()
+
     def _tenant(self, slug: str | None) -> Tenant:
         if slug:
             tenant = Tenant.objects.filter(slug=slug).first()
@@ -220,7 +225,7 @@ class Command(BaseCommand):
         if proposal is None:
             raise CommandError(f"no proposal {proposal_id!r}")
         version = services.proposal_promote(
-            proposal=proposal, actor=services.LOOP_ACTOR, strict=strict
+            proposal=proposal, actor=services.LOOP_ACTOR, strict=strict, progress=self.note
         )
         self.say(
             f"{proposal_id} promoted as {version.family.name} v{version.version} "
