@@ -21,13 +21,14 @@ from tests.factories import scoring_payload
 pytestmark = pytest.mark.django_db
 
 
-def register(tenant, author, version="1.0.0", **payload):
+def register(tenant, author, version="1.0.0", base=None, **payload):
     return version_register(
         tenant=tenant,
         family="scoring",
         version=version,
         payload=scoring_payload(**payload),
         actor=Actor.for_user(author),
+        base_version=base,
         submit=True,
     )
 
@@ -37,7 +38,7 @@ def activated_pair(tenant, author, reviewer):
     """v1.0.0 active, then v1.1.0 (a moved threshold) approved and activated over it."""
     first = version_approve(version=register(tenant, author), user=reviewer, reason="ok")
     version_activate(version=first, user=reviewer, reason="first")
-    second = register(tenant, author, "1.1.0", thresholds=[0.45, 0.7])
+    second = register(tenant, author, "1.1.0", base=first, thresholds=[0.45, 0.7])
     second = version_approve(version=second, user=reviewer, reason="crowding confirmed")
     return first, version_activate(version=second, user=reviewer, reason="ship it")
 
