@@ -8,3 +8,8 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from governance import checks  # noqa: F401
+
+        # Checkpoints about this app's subjects are decided through their services.
+        from governance import deciders
+
+        deciders.register()

@@ -121,7 +121,7 @@ def test_past_max_pending_a_normal_checkpoint_is_refused_and_a_critical_one_acce
 
 
 def test_a_checkpoint_at_the_auto_approve_confidence_is_approved_at_creation(tenant):
-    configure(tenant, auto_approve_confidence=0.9)
+    configure(tenant, auto_approve_confidence=0.9, auto_approve_types=["custom"])
 
     sure = open_checkpoint(tenant, confidence=0.9)
     unsure = open_checkpoint(tenant, confidence=0.89)
