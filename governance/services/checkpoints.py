@@ -317,13 +317,14 @@ def checkpoint_request_open(
 ) -> Checkpoint:
     """A machine or a person of the tenant asks a human (``POST /api/governance/checkpoints/``).
 
-    Only a review request or a type the tenant opens; never one of the types the system opens
-    about a governed change (those would be look-alikes of real approvals). A subject must be a
+    Only a type the tenant opens (a review request, unless the tenant switched it off); never
+    one of the types the system opens about a governed change (those would be look-alikes of real approvals). A subject must be a
     row of this tenant."""
     errors: dict[str, list[str]] = {}
     if checkpoint_type in SYSTEM_ONLY_TYPES:
         errors["checkpoint_type"] = [f"{checkpoint_type} checkpoints are opened by the system only"]
-    elif checkpoint_type != CheckpointType.REVIEW_REQUEST:
+    else:
+        # A tenant that lists its types has switched the others off, review requests included.
         enabled = checkpoint_config_for(tenant=tenant).enabled_types
         if enabled and checkpoint_type not in enabled:
             errors["checkpoint_type"] = [f"this tenant does not open {checkpoint_type} checkpoints"]
