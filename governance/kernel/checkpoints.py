@@ -129,9 +129,7 @@ def checkpoint_subject_decider_register(
     return decider
 
 
-def checkpoint_subject_decider(
-    *, subject_type: str, checkpoint_type: str
-) -> SubjectDecider | None:
+def checkpoint_subject_decider(*, subject_type: str, checkpoint_type: str) -> SubjectDecider | None:
     """The decider for a checkpoint of ``checkpoint_type`` about a ``subject_type`` row; one
     registered for that type wins over one for every type."""
     entries = _DECIDERS.get(subject_type.lower(), [])
