@@ -10,6 +10,7 @@ from django_fsm import can_proceed
 
 from governance import selectors
 from governance.admin.base import (
+    GovernedAdminMixin,
     ReasonForm,
     ServiceFSMAdminMixin,
     TenantScopedAdminMixin,
@@ -55,7 +56,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class ApiTokenAdmin(GovernedAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "tenant", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["tenant"]
     list_select_related = ["tenant", "user"]
@@ -161,7 +162,9 @@ def _rollback(obj, request, reason):
 
 
 @admin.register(ConfigVersion)
-class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class ConfigVersionAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     fsm_fields = ["state"]
     fsm_forms = {
         "approve": ReasonForm,
@@ -334,7 +337,9 @@ class CheckpointStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class CheckpointAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     """The reviewers' queue: pending first, by priority then age."""
 
     fsm_fields = ["state"]
