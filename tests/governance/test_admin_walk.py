@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.urls import reverse
 
-from governance.models import LedgerEntry, Tenant
+from governance.models import ConfigVersion, LedgerEntry, RollbackReport, Tenant
 from governance.services.ledger import Actor
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +97,15 @@ def rows(settings, tenant, reviewer):
     drift_set_baseline(tenant=tenant, model_name="m", metrics={"brier": 0.1}, actor=system)
     drift_check(tenant=tenant, model_name="m", current={"brier": 0.5}, actor=system)
     pattern_outcome_record(tenant=tenant, pattern="p", confidence=0.9, was_correct=True)
+    # A bare report: in this branch no service writes one yet (the rollback service does).
+    version = ConfigVersion.objects.filter(tenant=tenant).first()
+    RollbackReport.objects.create(
+        tenant=tenant,
+        family=version.family,
+        rolled_back_to=version,
+        actor="user:rita",
+        reason="walked",
+    )
 
 
 def superuser_request(user):
