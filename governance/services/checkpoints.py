@@ -20,7 +20,7 @@ from governance.kernel.checkpoints import (  # noqa: F401 (re-exported)
     checkpoint_subject_get,
 )
 from governance.kernel.kinds import LedgerKind
-from governance.kernel.transitions import govern_transition, lock_row
+from governance.kernel.transitions import govern_transition
 from governance.models import (
     Checkpoint,
     CheckpointConfig,
@@ -243,12 +243,15 @@ def checkpoint_resolve(
     now = now or timezone.now()
     what = "approving a checkpoint" if approve else "rejecting a checkpoint"
     require_human(user=user, tenant_id=checkpoint.tenant_id, reason=reason, what=what)
-    row = lock_row(checkpoint)
+    row = Checkpoint.objects.get(pk=checkpoint.pk)
     if not can_proceed(row.approve if approve else row.reject):
         raise TransitionConflict(
             f"checkpoint #{row.pk} is {row.state}, not PENDING", current_state=row.state
         )
     if _decided_through_subject(row.checkpoint_type, row.subject_type):
+        # Not locked here: the subject's service locks the subject, then updates its
+        # checkpoints, and deciding the subject directly takes the same order, so the two
+        # routes never wait on each other's locks in opposite orders (a deadlock).
         return _decide_through_subject(checkpoint=row, approve=approve, user=user, reason=reason)
 
     def record_resolver(resolved: Checkpoint) -> None:
@@ -268,7 +271,6 @@ def checkpoint_resolve(
             "type": row.checkpoint_type,
             "about": {"type": row.subject_type, "id": row.subject_id},
         },
-        lock=False,
         now=now,
     )
 
