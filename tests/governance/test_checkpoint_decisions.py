@@ -324,3 +324,21 @@ def test_the_bulk_action_skips_checkpoints_that_are_no_longer_pending(
     assert done.state == CheckpointState.REJECTED
     assert LedgerEntry.objects.count() == entries
     assert "not PENDING" in " ".join(m.message for m in response.wsgi_request._messages)
+
+
+def test_approving_a_drift_alert_checkpoint_acknowledges_the_alert(tenant, reviewer):
+    from tripwire.models import DriftAlert
+    from tripwire.services.drift import drift_check, drift_set_baseline
+
+    system = Actor.system("test")
+    drift_set_baseline(tenant=tenant, model_name="m", metrics={"brier": 0.1}, actor=system)
+    drift_check(tenant=tenant, model_name="m", current={"brier": 0.5}, actor=system)
+    alert = DriftAlert.objects.get()
+    checkpoint = Checkpoint.objects.get(checkpoint_type="drift_alert", subject_id=str(alert.pk))
+
+    checkpoint_resolve(checkpoint=checkpoint, approve=True, user=reviewer, reason="retrained")
+
+    alert.refresh_from_db()
+    checkpoint.refresh_from_db()
+    assert (alert.state, checkpoint.state) == ("ACKNOWLEDGED", CheckpointState.APPROVED)
+    assert LedgerEntry.objects.get(kind="drift.alert_acknowledged").actor == "user:rita"
