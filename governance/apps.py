@@ -7,4 +7,8 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from governance import checks  # noqa: F401
+        # checks registers the system checks; deciders, how the queue decides this app's
+        # subjects (through their services).
+        from governance import checks, deciders  # noqa: F401
+
+        deciders.register()

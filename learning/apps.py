@@ -12,3 +12,8 @@ class LearningConfig(AppConfig):
         from learning.services.events import signal_accuracy_pairs
 
         register_sample_source("signal_accuracy", signal_accuracy_pairs)
+
+        # Checkpoints about this app's subjects are decided through their services.
+        from learning import deciders
+
+        deciders.register()

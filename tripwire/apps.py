@@ -11,3 +11,8 @@ class TripwireConfig(AppConfig):
         from tripwire.services.drift import drift_alert_count
 
         register_counter("drift_alerts", drift_alert_count)
+
+        # Checkpoints about this app's subjects are decided through their services.
+        from tripwire import deciders
+
+        deciders.register()

@@ -8,11 +8,11 @@ from django.db.models.functions import NullIf
 
 from calibration.models import PatternCalibration
 from calibration.services.patterns import pattern_recalibrate
-from governance.admin.base import TenantScopedAdminMixin
+from governance.admin.base import GovernedAdminMixin, TenantScopedAdminMixin
 
 
 @admin.register(PatternCalibration)
-class PatternCalibrationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class PatternCalibrationAdmin(GovernedAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "pattern",
         "tenant",

@@ -16,7 +16,12 @@ from calibration.models import (
     TrainingJob,
 )
 from calibration.services import registry as services
-from governance.admin.base import ReasonForm, ServiceFSMAdminMixin, TenantScopedAdminMixin
+from governance.admin.base import (
+    GovernedAdminMixin,
+    ReasonForm,
+    ServiceFSMAdminMixin,
+    TenantScopedAdminMixin,
+)
 from governance.services.ledger import Actor
 
 
@@ -29,7 +34,9 @@ class OptionalReasonForm(forms.Form):
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class TrainingJobAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     fsm_fields = ["state"]
     fsm_services = {
         "requeue": lambda obj, request, **_: services.training_job_requeue(
@@ -102,7 +109,9 @@ def _promote(target):
 
 
 @admin.register(CalibratorVersion)
-class CalibratorVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class CalibratorVersionAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     fsm_fields = ["stage"]
     fsm_forms = {
         "to_staging": OptionalReasonForm,
@@ -150,7 +159,7 @@ class CalibratorVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin
 
 
 @admin.register(CalibratorModel)
-class CalibratorModelAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class CalibratorModelAdmin(GovernedAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "model_type", "last_version", "tenant", "created_at"]
     list_filter = ["tenant"]
     list_select_related = ["tenant"]

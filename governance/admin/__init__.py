@@ -1,4 +1,5 @@
 from governance.admin import (
+    changes,  # noqa: F401
     core,  # noqa: F401
     levers,  # noqa: F401
 )

@@ -39,6 +39,53 @@ class TenantScopedAdminMixin:
             kwargs["queryset"] = tenants_for_user(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        # A row never moves to another tenant, not even by a superuser: its references (a
+        # family, a version, a token's user) would then point across tenants.
+        if obj is not None and "tenant" not in readonly and _has_field(self.model, "tenant"):
+            readonly.append("tenant")
+        return readonly
+
+
+def _has_field(model, name: str) -> bool:
+    return any(field.name == name for field in model._meta.concrete_fields)
+
+
+class GovernedAdminMixin:
+    """The change form of a governed row edits nothing: each change is a service (a transition
+    button, an action) that checks the rules and writes the ledger. Every field is read-only
+    once the row exists; saving the form writes nothing, so a stale form can never overwrite a
+    governed change made meanwhile (and the FSM buttons, which save the form before they run,
+    cannot carry an edit along); rows are not deleted from the admin.
+
+    Put it first among the bases so that its read-only list is the final word."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return readonly
+        hidden = set(self.exclude or [])
+        every = [
+            field.name
+            for field in [*self.model._meta.concrete_fields, *self.model._meta.many_to_many]
+            if not field.auto_created and field.name not in hidden and field.name not in readonly
+        ]
+        return readonly + every
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return None
+        return super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            return None
+        return super().save_related(request, form, formsets, change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 ServiceCall = Callable[..., Any]
 

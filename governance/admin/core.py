@@ -2,15 +2,18 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django_fsm import can_proceed
 
 from governance import selectors
 from governance.admin.base import (
+    GovernedAdminMixin,
     ReasonForm,
     ServiceFSMAdminMixin,
     TenantScopedAdminMixin,
-    has_reviewer_perm,
     run_bulk_service,
 )
 from governance.admin.queue import CheckpointQueueMixin
@@ -20,6 +23,7 @@ from governance.control_room import (
     subject_label,
     subject_url,
 )
+from governance.errors import TransitionConflict
 from governance.formatting import pretty_json
 from governance.models import (
     ApiToken,
@@ -59,7 +63,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class ApiTokenAdmin(GovernedAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "tenant", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["tenant"]
     list_select_related = ["tenant", "user"]
@@ -179,7 +183,9 @@ def _rollback(obj, request, reason):
 
 
 @admin.register(ConfigVersion)
-class ConfigVersionAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class ConfigVersionAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     fsm_fields = ["state"]
     fsm_forms = {
         "approve": ReasonForm,
@@ -387,7 +393,11 @@ class CheckpointStateFilter(admin.SimpleListFilter):
 
 @admin.register(Checkpoint)
 class CheckpointAdmin(
-    CheckpointQueueMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+    CheckpointQueueMixin,
+    GovernedAdminMixin,
+    ServiceFSMAdminMixin,
+    TenantScopedAdminMixin,
+    admin.ModelAdmin,
 ):
     """The reviewers' queue: pending first, by priority then age (columns in ``queue.py``)."""
 
@@ -425,29 +435,47 @@ class CheckpointAdmin(
         return False
 
     def _bulk(self, request, queryset, approve: bool):
-        if not has_reviewer_perm(request):
-            self.message_user(request, "only reviewers can resolve checkpoints")
-            return
-        run_bulk_service(
-            self,
-            request,
-            queryset.filter(state=CheckpointState.PENDING),
-            lambda cp: checkpoint_services.checkpoint_resolve(
-                checkpoint=cp,
-                approve=approve,
-                user=request.user,
-                reason=f"bulk {'approval' if approve else 'rejection'} in the admin queue",
-            ),
-            "approve" if approve else "reject",
-        )
+        """An intermediate page asks for the reason; each checkpoint is then decided by the
+        same service as the API (through its subject when it has one)."""
+        verb = "Approve" if approve else "Reject"
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if not form.is_bound or not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"{verb} the selected checkpoints",
+                "help_text": "Each checkpoint with a subject is decided through its subject, "
+                "with the subject's rules (four eyes, approvals required). The reason is "
+                "recorded on the ledger for each one.",
+                "checkpoints": list(queryset),
+                "action": "approve_selected" if approve else "reject_selected",
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "form": form,
+            }
+            return TemplateResponse(
+                request, "admin/governance/checkpoint_bulk_decision.html", context
+            )
+        reason = form.cleaned_data["reason"]
 
-    @admin.action(description="Approve selected checkpoints")
+        def decide(checkpoint: Checkpoint) -> None:
+            if not can_proceed(checkpoint.approve if approve else checkpoint.reject):
+                raise TransitionConflict(
+                    f"it is {checkpoint.state}, not PENDING", current_state=checkpoint.state
+                )
+            checkpoint_services.checkpoint_resolve(
+                checkpoint=checkpoint, approve=approve, user=request.user, reason=reason
+            )
+
+        run_bulk_service(self, request, queryset, decide, verb.lower())
+        return None
+
+    @admin.action(description="Approve selected checkpoints (asks for a reason)")
     def approve_selected(self, request, queryset):
-        self._bulk(request, queryset, True)
+        return self._bulk(request, queryset, True)
 
-    @admin.action(description="Reject selected checkpoints")
+    @admin.action(description="Reject selected checkpoints (asks for a reason)")
     def reject_selected(self, request, queryset):
-        self._bulk(request, queryset, False)
+        return self._bulk(request, queryset, False)
 
 
 @admin.register(CheckpointConfig)

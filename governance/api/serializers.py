@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
 from governance.api.serializers_base import StrictSerializer
-from governance.models import Checkpoint, ConfigVersion, LedgerEntry, RollbackReport
+from governance.models import (
+    Checkpoint,
+    CheckpointPriority,
+    CheckpointType,
+    ConfigVersion,
+    LedgerEntry,
+    RollbackReport,
+)
 
 
 class ChangeSerializer(StrictSerializer):
@@ -182,3 +189,25 @@ class StaleBaseSerializer(serializers.Serializer):
     code = serializers.CharField()
     current_state = serializers.CharField()
     diff = serializers.DictField()
+
+
+class CheckpointSubjectSerializer(StrictSerializer):
+    type = serializers.CharField(
+        max_length=100, help_text="model label, e.g. governance.configversion"
+    )
+    id = serializers.CharField(max_length=64)
+
+
+class CheckpointCreateSerializer(StrictSerializer):
+    """A review request (or a type the tenant opens) from a machine or a person; the types the
+    system opens about governed changes are refused by the service."""
+
+    checkpoint_type = serializers.ChoiceField(choices=CheckpointType.choices)
+    description = serializers.CharField(max_length=2000)
+    subject = CheckpointSubjectSerializer(required=False)
+    confidence = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0.0, max_value=1.0
+    )
+    priority = serializers.ChoiceField(
+        choices=[p.name for p in CheckpointPriority], required=False, default="NORMAL"
+    )

@@ -13,6 +13,7 @@ from governance.api.permissions import IsReviewer
 from governance.api.serializers import (
     ActivateSerializer,
     ActiveConfigSerializer,
+    CheckpointCreateSerializer,
     CheckpointSerializer,
     ConfigVersionCreateSerializer,
     ConfigVersionSerializer,
@@ -211,9 +212,31 @@ class ActiveConfigView(APIView):
 
 
 class CheckpointViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """The tenant's queue. Machines and people of the tenant open review requests (auto-approved
+    only within the tenant's bounds); reviewers decide, a checkpoint with a subject through its
+    subject."""
+
     serializer_class = CheckpointSerializer
     queryset = Checkpoint.objects.all().order_by("priority", "created_at", "id")
     filterset_fields = ["state", "checkpoint_type", "blocking"]
+
+    @extend_schema(request=CheckpointCreateSerializer, responses={201: CheckpointSerializer})
+    def create(self, request):
+        data = CheckpointCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        subject = values.get("subject") or {}
+        checkpoint = checkpoint_services.checkpoint_request_open(
+            tenant=self.tenant,
+            checkpoint_type=values["checkpoint_type"],
+            description=values["description"],
+            subject_type=subject.get("type", ""),
+            subject_id=subject.get("id", ""),
+            confidence=values["confidence"],
+            priority=values["priority"],
+            actor=request_actor(request),
+        )
+        return Response(CheckpointSerializer(checkpoint).data, status=status.HTTP_201_CREATED)
 
     def _resolve(self, request, approve: bool):
         data = ReasonSerializer(data=request.data)

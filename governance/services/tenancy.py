@@ -6,6 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.errors import ValidationFailed
+from governance.kernel.authority import is_reviewer_of
+from governance.kernel.kinds import LedgerKind
 from governance.models import ApiToken, Tenant
 from governance.models.tenancy import generate_raw_token, hash_token
 from governance.services.ledger import Actor, ledger_append
@@ -25,6 +27,18 @@ def api_token_create(
     for the demo only, whose token must be printable again on every run."""
     if ApiToken.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationFailed({"name": [f"tenant {tenant.slug} already has a token {name!r}"]})
+    if user is not None and not is_reviewer_of(user=user, tenant_id=tenant.pk):
+        # The authentication refuses such a token on every request anyway; refusing it here
+        # says why at the moment someone could fix it, instead of a 401 later.
+        raise ValidationFailed(
+            {
+                "user": [
+                    f"{user.get_username()} is not an active reviewer member of tenant "
+                    f"{tenant.slug}: a personal token acts only while its user is active, in "
+                    "the reviewer group and a member of the token's tenant"
+                ]
+            }
+        )
     raw = raw or generate_raw_token()
     token = ApiToken.objects.create(
         tenant=tenant,
@@ -36,7 +50,7 @@ def api_token_create(
     )
     ledger_append(
         tenant=tenant,
-        kind="token.created",
+        kind=LedgerKind.TOKEN_CREATED,
         actor=actor,
         subject=token,
         payload={"name": name, "personal_for": user.get_username() if user else None},
@@ -51,7 +65,7 @@ def api_token_revoke(*, token: ApiToken, actor: Actor, now: dt.datetime | None =
     if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now) == 1:
         ledger_append(
             tenant=token.tenant_id,
-            kind="token.revoked",
+            kind=LedgerKind.TOKEN_REVOKED,
             actor=actor,
             subject=token,
             payload={"name": token.name},

@@ -89,11 +89,20 @@ class BacktestCaseAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         actor = Actor.for_user(request.user)
-        data = {name: form.cleaned_data.get(name) for name in form.Meta.fields}
-        data.pop("tenant")
+        # Only the fields the form edits: the admin's generated Meta also lists the read-only
+        # ones (cleaned to None), which would write ``active = NULL``.
+        data = {
+            name: form.cleaned_data.get(name)
+            for name in BacktestCaseForm.Meta.fields
+            if name in form.fields
+        }
+        data.pop("tenant", None)
         if change:
-            data.pop("case_id")
-            saved = services.backtest_case_update(case=obj, data=data, actor=actor)
+            data.pop("case_id", None)
+            # The service compares with the stored row: ``obj`` already carries the form's
+            # values, so the change would look like no change at all.
+            stored = BacktestCase.objects.get(pk=obj.pk)
+            saved = services.backtest_case_update(case=stored, data=data, actor=actor)
         else:
             saved = services.backtest_case_create(
                 tenant=form.cleaned_data["tenant"], data=data, actor=actor

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from governance.admin.base import (
+    GovernedAdminMixin,
     ReasonForm,
     ServiceFSMAdminMixin,
     TenantScopedAdminMixin,
@@ -170,7 +171,9 @@ def _retire(obj, request, reason):
 
 
 @admin.register(LearnedPolicy)
-class LearnedPolicyAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class LearnedPolicyAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     change_list_template = "learning/proofs/policy_change_list.html"
     fsm_fields = ["state"]
     fsm_forms = {
@@ -234,10 +237,6 @@ class LearnedPolicyAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mod
 
     def has_add_permission(self, request):
         return False
-
-    def save_model(self, request, obj, form, change):
-        # Every change goes through a service (the transition buttons); the form edits nothing.
-        return None
 
     @admin.display(description="regret now")
     def regret_now(self, obj):

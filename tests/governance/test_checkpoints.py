@@ -121,7 +121,7 @@ def test_past_max_pending_a_normal_checkpoint_is_refused_and_a_critical_one_acce
 
 
 def test_a_checkpoint_at_the_auto_approve_confidence_is_approved_at_creation(tenant):
-    configure(tenant, auto_approve_confidence=0.9)
+    configure(tenant, auto_approve_confidence=0.9, auto_approve_types=["custom"])
 
     sure = open_checkpoint(tenant, confidence=0.9)
     unsure = open_checkpoint(tenant, confidence=0.89)
@@ -169,3 +169,74 @@ def test_a_viewer_cannot_resolve_a_checkpoint(tenant, viewer):
 
     with pytest.raises(Forbidden):
         checkpoint_resolve(checkpoint=checkpoint, approve=True, user=viewer, reason="ok")
+
+
+# --- finding 8: auto-approval is reachable and bounded ----------------------------------------
+
+
+def test_auto_approval_applies_only_to_the_types_the_tenant_allows(tenant):
+    configure(tenant, auto_approve_confidence=0.8, auto_approve_types=["review_request"])
+
+    allowed = open_checkpoint(tenant, checkpoint_type="review_request", confidence=0.95)
+    not_allowed = open_checkpoint(tenant, checkpoint_type="custom", confidence=0.95)
+
+    assert allowed.state == CheckpointState.AUTO_APPROVED
+    assert not_allowed.state == CheckpointState.PENDING
+
+
+def test_without_a_configured_level_nothing_is_auto_approved(tenant):
+    configure(tenant, auto_approve_confidence=None, auto_approve_types=["review_request"])
+
+    checkpoint = open_checkpoint(tenant, checkpoint_type="review_request", confidence=1.0)
+
+    assert checkpoint.state == CheckpointState.PENDING
+
+
+@pytest.mark.parametrize(
+    "checkpoint_type",
+    [
+        "config_approval",
+        "tripwire_triggered",
+        "policy_demoted",
+        "settings_change",
+        "rollout_aborted",
+    ],
+)
+def test_the_never_auto_types_stay_pending_even_when_a_tenant_lists_them(tenant, checkpoint_type):
+    configure(tenant, auto_approve_confidence=0.5, auto_approve_types=[checkpoint_type])
+
+    checkpoint = open_checkpoint(tenant, checkpoint_type=checkpoint_type, confidence=1.0)
+
+    assert checkpoint.state == CheckpointState.PENDING
+    assert not LedgerEntry.objects.filter(kind="checkpoint.auto_approved").exists()
+
+
+def test_a_checkpoint_decided_through_its_subject_is_never_auto_approved(tenant):
+    from tests.factories.levers import RegressionPolicyFactory  # a row with a tenant
+
+    configure(tenant, auto_approve_confidence=0.5, auto_approve_types=["drift_alert"])
+    subject = RegressionPolicyFactory(tenant=tenant)
+
+    about_subject = open_checkpoint(
+        tenant, checkpoint_type="drift_alert", confidence=1.0, subject=subject
+    )
+
+    # Auto-approving it would say "approved" in the queue while the subject stays undecided.
+    assert about_subject.state == CheckpointState.PENDING
+
+
+def test_an_auto_approved_checkpoint_names_its_opener_on_the_ledger(tenant):
+    from governance.services.ledger import Actor
+
+    configure(tenant, auto_approve_confidence=0.9, auto_approve_types=["review_request"])
+
+    checkpoint = open_checkpoint(
+        tenant,
+        checkpoint_type="review_request",
+        confidence=0.91,
+        actor=Actor(kind="token", name="ingest"),
+    )
+
+    entry = LedgerEntry.objects.get(kind="checkpoint.auto_approved")
+    assert (entry.subject_id, entry.actor) == (str(checkpoint.pk), "token:ingest")
+    assert entry.payload["confidence"] == 0.91

@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from governance.admin.base import (
+    GovernedAdminMixin,
     ReasonForm,
     ServiceFSMAdminMixin,
     TenantScopedAdminMixin,
@@ -34,7 +35,9 @@ class DriftBaselineAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DriftAlert)
-class DriftAlertAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class DriftAlertAdmin(
+    GovernedAdminMixin, ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     fsm_fields = ["state"]
     fsm_forms = {"acknowledge": ReasonForm}
     fsm_services = {

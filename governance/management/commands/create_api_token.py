@@ -29,5 +29,7 @@ class Command(BaseCommand):
                 tenant=tenant_row, name=name, user=owner, actor=Actor.system("manage.py")
             )
         except ValidationFailed as exc:
-            raise CommandError(str(exc.errors)) from exc
+            raise CommandError(
+                "; ".join(" ".join(map(str, messages)) for messages in exc.errors.values())
+            ) from exc
         self.stdout.write(raw)
