@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEPS := $(shell cksum pyproject.toml | cut -d' ' -f1)
+CLIENT := clients/python
+# The server imports the client's scorer (one implementation), so both installs include it.
+DEPS := $(shell cat pyproject.toml $(CLIENT)/pyproject.toml | cksum | cut -d' ' -f1)
 STAMP_RUN := $(VENV)/.installed-run-$(DEPS)
 STAMP_DEV := $(VENV)/.installed-dev-$(DEPS)
 
@@ -14,13 +16,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # `make run` installs the runtime only; `make test` adds the dev tools (pytest, ruff, ...).
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(STAMP_RUN): pyproject.toml $(CLIENT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ./$(CLIENT) -e .
 	@rm -f $(VENV)/.installed-run-*
 	@touch $(STAMP_RUN)
 
-$(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP_DEV): pyproject.toml $(CLIENT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ./$(CLIENT) -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP_DEV) $(STAMP_RUN)
 
