@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from govloop_client.scoring import (
     ABSTAIN,
     DEFAULT_CONFIDENCE_MARGIN,
