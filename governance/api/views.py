@@ -1,7 +1,7 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -164,15 +164,41 @@ class ConfigVersionViewSet(
         return Response(LedgerEntrySerializer(entries, many=True).data)
 
 
-class ActiveConfigView(APIView):
-    """The runtime read of a family's ACTIVE version (cached; invalidated on activation)."""
+def _etag_matches(header: str, etag: str) -> bool:
+    # If-None-Match compares weakly (RFC 9110 13.1.2): a W/ prefix does not matter.
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
-    @extend_schema(responses=ActiveConfigSerializer)
+
+class ActiveConfigView(APIView):
+    """The runtime read of a family's ACTIVE version (cached; invalidated on activation).
+    Answers with an ``ETag``; a matching ``If-None-Match`` gets 304 from the cached entry."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="The ETag of the copy the client holds: 304 while it is current.",
+            )
+        ],
+        responses={
+            200: ActiveConfigSerializer,
+            304: OpenApiResponse(description="The client's copy (its ETag) is current."),
+        },
+    )
     def get(self, request, family: str):
         config = selectors.active_config(tenant_id=request_tenant(request).pk, family=family)
         if config is None:
             raise NotFound(f"no active {family} version")
-        return Response(config)
+        etag = selectors.active_config_etag(config)
+        # no-cache: shared caches may store the answer but must revalidate it every time.
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(config, headers=headers)
 
 
 class CheckpointViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
