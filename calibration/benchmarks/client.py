@@ -101,7 +101,7 @@ def client_benchmark(*, scale: float = 1.0) -> list[Figure]:
     token, _ = _active_tenant()
     cache.clear()
     evaluations = max(10_000, int(100_000 * scale))
-    requests = max(100, int(1000 * scale))
+    requests = max(100, int(300 * scale))
     rows = [{"risk_signal": (i % 997) / 997, "velocity": (i % 89) / 89} for i in range(1000)]
     url = "/api/governance/config/scoring/active"
     auth = {"Authorization": f"Bearer {token}", "Host": "localhost"}
