@@ -17,6 +17,7 @@ from governance.services import levers
 from governance.services.ledger import Actor
 from governance.services.versions import version_activate, version_approve, version_register
 from govloop_client import (
+    ApiError,
     Client,
     ConfigUnavailable,
     NoActiveConfig,
@@ -349,3 +350,34 @@ def test_require_prod_exec_raises_while_the_gate_is_closed(make_client, tenant, 
 
     assert disabled.value.code == "go_live_disabled"
     assert killed.value.code == "kill_switch"
+
+
+def test_a_settlement_that_cannot_be_sent_waits_for_the_next_flush(
+    make_client, wholesale, transport
+):
+    client = make_client()
+    with client.reserve("WHOLESALE", 30) as r:
+        r.realised_loss = Decimal(4)
+        transport.down = True
+
+    deferred = RiskReservation.objects.get(pk=r.id).outcome
+    transport.down = False
+    client.flush()
+
+    assert deferred == "RESERVED"
+    assert client.pending()["settlements"] == 0
+    settled = RiskReservation.objects.get(pk=r.id)
+    assert (settled.outcome, settled.realised_loss) == ("SETTLED", Decimal(4))
+
+
+def test_settling_an_unknown_or_denied_reservation_is_an_error(make_client, wholesale):
+    client = make_client()
+    with pytest.raises(RiskDenied) as denied:
+        client.reserve_or_raise("WHOLESALE", 500)
+
+    with pytest.raises(ApiError) as unknown:
+        client.settle(10**9)
+    with pytest.raises(ApiError) as not_reserved:
+        client.settle(denied.value.reservation_id)
+
+    assert (unknown.value.status_code, not_reserved.value.status_code) == (404, 409)

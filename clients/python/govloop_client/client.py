@@ -457,8 +457,11 @@ class Client:
         if response.status_code in (200, 201):
             return
         body = _body(response)
-        if queue.name == "settlements" and response.status_code == 409:
-            return  # already settled: the acknowledgement of an earlier attempt
+        if queue.name == "settlements" and response.status_code in (404, 409):
+            if not _already_settled(response.status_code, body):
+                logger.error("govloop: the server refused a settlement: %s", body)
+                self.rejected.append((queue.name, items[0], body))
+            return
         if response.status_code != 400:
             raise ApiError(response.status_code, body, "POST", queue.path)
         if queue.name == "decisions":
@@ -598,14 +601,17 @@ class Client:
         """Settle a reservation: True when settled now, False when the server could not be
         reached and the settlement waits in the buffer (sent by the next flush)."""
         item = {"reservation_id": reservation_id, "realised_loss": str(Decimal(str(realised_loss)))}
-        queue = _QUEUES["settlements"]
+        path = _QUEUES["settlements"].path
         try:
-            self._deliver(queue, [item], retries=self.max_retries)
+            response = self._send("POST", path, json=item, retries=self.max_retries)
         except (httpx.HTTPError, _Transient) as exc:
             logger.warning("govloop: settlement %s deferred: %s", reservation_id, exc)
             self._enqueue("settlements", item)
             return False
-        return True
+        body = _body(response)
+        if response.status_code == 200 or _already_settled(response.status_code, body):
+            return True
+        raise ApiError(response.status_code, body, "POST", path)
 
 
 class _Transient(Exception):
@@ -617,6 +623,12 @@ def _body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text[:500]
+
+
+def _already_settled(status_code: int, body: Any) -> bool:
+    """A 409 naming the SETTLED state answers a settlement sent again after its first answer
+    was lost: the first one was applied."""
+    return status_code == 409 and isinstance(body, dict) and body.get("current_state") == "SETTLED"
 
 
 def _taken_decisions(body: Any, count: int) -> set[int] | None:
