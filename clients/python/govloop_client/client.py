@@ -19,6 +19,7 @@ Every HTTP call has connect and read timeouts.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import random
 import threading
@@ -428,16 +429,13 @@ class Client:
         sent = 0
         with self._send_lock:
             for name, queue in _QUEUES.items():
-                while True:
+                # What is buffered now, not what producers add meanwhile: a flush ends.
+                with self._buffer_lock:
+                    remaining = len(self._buffers[name])
+                while remaining:
                     with self._buffer_lock:
-                        batch = list(
-                            self._buffers[name][i]
-                            for i in range(
-                                min(len(self._buffers[name]), queue.max_batch, self.batch_size)
-                            )
-                        )
-                    if not batch:
-                        break
+                        size = min(queue.max_batch, self.batch_size, remaining)
+                        batch = list(itertools.islice(self._buffers[name], size))
                     try:
                         self._deliver(queue, batch, retries=retries)
                     except (httpx.HTTPError, _Transient) as exc:
@@ -448,6 +446,7 @@ class Client:
                         for _ in batch:
                             self._buffers[name].popleft()
                     sent += len(batch)
+                    remaining -= len(batch)
         return sent
 
     def _deliver(self, queue: _Queue, items: list[dict[str, Any]], *, retries: int) -> None:
