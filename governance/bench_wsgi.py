@@ -11,4 +11,4 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.base")
 application = get_wsgi_application()
 # Read per request by the handler, so setting it before the first request is enough.
-settings.ROOT_URLCONF = os.environ["GOVLOOP_BENCH_URLCONF"]
+settings.ROOT_URLCONF = os.environ.get("GOVLOOP_BENCH_URLCONF", settings.ROOT_URLCONF)
