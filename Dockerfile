@@ -12,13 +12,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY clients/python ./clients/python
 COPY governance ./governance
 COPY calibration ./calibration
 COPY learning ./learning
 COPY tripwire ./tripwire
 COPY templates ./templates
 COPY manage.py ./
-RUN pip install . \
+RUN pip install ./clients/python . \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin govloop \
     # collectstatic needs settings, not secrets: throwaway values for the build step only.
     && SECRET_KEY=build-only LEDGER_SIGNING_KEY=build-only-ledger \

@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEPS := $(shell cksum pyproject.toml | cut -d' ' -f1)
+CLIENT := clients/python
+# The server imports the client's scorer (one implementation), so both installs include it.
+DEPS := $(shell cat pyproject.toml $(CLIENT)/pyproject.toml | cksum | cut -d' ' -f1)
 STAMP_RUN := $(VENV)/.installed-run-$(DEPS)
 STAMP_DEV := $(VENV)/.installed-dev-$(DEPS)
 
@@ -16,16 +18,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 # `make run` installs the runtime only; `make test` adds the dev tools (pytest, ruff, ...).
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
+$(STAMP_RUN): pyproject.toml $(CLIENT)/pyproject.toml | $(BIN)/python
 	@echo "==> [2/2] installing govloop and its dependencies into $(VENV) (a few minutes the first time)"
-	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install -e ./$(CLIENT) -e .
 	@rm -f $(VENV)/.installed-run-*
 	@touch $(STAMP_RUN)
 	@echo "==> installed"
 
-$(STAMP_DEV): pyproject.toml | $(BIN)/python
+$(STAMP_DEV): pyproject.toml $(CLIENT)/pyproject.toml | $(BIN)/python
 	@echo "==> [2/2] installing govloop, its dependencies and the dev tools into $(VENV) (a few minutes the first time)"
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e ./$(CLIENT) -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP_DEV) $(STAMP_RUN)
 	@echo "==> installed"

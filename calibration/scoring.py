@@ -1,64 +1,41 @@
-"""The scorer: a pure function of a ``scoring`` payload (governance.schemas.SCORING_SCHEMA)
-and features. ``score_matrix`` / ``score_many`` score many rows at once (replays);
-``score`` is their one-row twin in plain floats (the runtime endpoint's path, without the
-array set-up), held to identical results by the property tests.
-
-    raw        = bias + sum(weight[f] * feature[f])      features in sorted name order
-    score      = clip(raw, 0, 1)
-    band       = bands[number of thresholds <= score]
-    distance   = min |score - threshold|
-    confidence = min(1, distance / confidence_margin)
-    flags      = rules whose (feature operator value) holds; a missing feature never fires
-    escalate   = any flag in escalate_on
-    decision   = "ABSTAIN" if confidence < min_confidence else band
+"""The scorer on the server. The one-row scorer (``score``, ``Scorer``, ``ScoreResult``) is
+the client package's pure-Python ``govloop_client.scoring``, imported here so that the
+runtime endpoint and every governed system that scores locally run the same code;
+``score_matrix`` / ``score_many`` are its numpy twins for many rows at once (replays), held
+to identical results by the property tests. The formula is in ``govloop_client.scoring``.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-ABSTAIN = "ABSTAIN"
-DEFAULT_CONFIDENCE_MARGIN = 0.1
+from govloop_client.scoring import (
+    ABSTAIN,
+    DEFAULT_CONFIDENCE_MARGIN,
+    OPERATORS,
+    Scorer,
+    ScoreResult,
+    features_used,
+    score,
+)
 
-_OPERATORS = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    score: float
-    band: str
-    confidence: float
-    flags: tuple[str, ...]
-    escalate: bool
-    decision: str
-
-    @property
-    def abstained(self) -> bool:
-        return self.decision == ABSTAIN
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "score": self.score,
-            "band": self.band,
-            "confidence": self.confidence,
-            "flags": list(self.flags),
-            "escalate": self.escalate,
-            "decision": self.decision,
-        }
+__all__ = [
+    "ABSTAIN",
+    "DEFAULT_CONFIDENCE_MARGIN",
+    "BatchScores",
+    "FeatureMatrix",
+    "ScoreResult",
+    "Scorer",
+    "classify_scores",
+    "features_used",
+    "score",
+    "score_many",
+    "score_matrix",
+]
 
 
 @dataclass(frozen=True)
@@ -120,12 +97,6 @@ class FeatureMatrix:
             return np.full(self.values.shape[0], np.nan)
 
 
-def features_used(payload: Mapping[str, Any]) -> tuple[str, ...]:
-    names = set(payload["weights"])
-    names.update(rule["feature"] for rule in payload.get("flag_rules", []))
-    return tuple(sorted(names))
-
-
 def classify_scores(
     payload: Mapping[str, Any], scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,7 +130,7 @@ def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchSc
         column = features.column(rule["feature"])
         present = ~np.isnan(column)
         with np.errstate(invalid="ignore"):
-            fired = _OPERATORS[rule["operator"]](column, float(rule["value"]))
+            fired = OPERATORS[rule["operator"]](column, float(rule["value"]))
         flag_matrix[:, j] = fired & present
     flag_names = tuple(rule["name"] for rule in rules)
     escalate_on = set(payload.get("escalate_on", []))
@@ -179,42 +150,3 @@ def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchSc
 
 def score_many(payload: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> BatchScores:
     return score_matrix(payload, FeatureMatrix.from_rows(rows, features_used(payload)))
-
-
-def _present(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
-def score(payload: Mapping[str, Any], features: Mapping[str, Any]) -> ScoreResult:
-    """One case, in plain floats: the runtime endpoint's path. It performs the same IEEE
-    operations in the same order as ``score_matrix`` (bias, then weights in sorted feature
-    order; bisect_right == searchsorted(side="right")), so both give identical results; the
-    property tests hold them to it."""
-    raw = float(payload.get("bias", 0.0))
-    for name in sorted(payload["weights"]):
-        value = _present(features.get(name))
-        raw = raw + float(payload["weights"][name]) * (0.0 if value is None else value)
-    value = min(max(raw, 0.0), 1.0)
-    thresholds = [float(t) for t in payload["thresholds"]]
-    band = payload["bands"][bisect.bisect_right(thresholds, value)]
-    distance = min(abs(value - t) for t in thresholds)
-    margin = float(payload.get("confidence_margin", DEFAULT_CONFIDENCE_MARGIN))
-    confidence = min(1.0, distance / margin)
-    flags = []
-    for rule in payload.get("flag_rules", []):
-        present = _present(features.get(rule["feature"]))
-        if present is not None and _OPERATORS[rule["operator"]](present, float(rule["value"])):
-            flags.append(rule["name"])
-    escalate_on = payload.get("escalate_on", [])
-    abstain = confidence < float(payload.get("min_confidence", 0.0))
-    return ScoreResult(
-        score=value,
-        band=band,
-        confidence=confidence,
-        flags=tuple(flags),
-        escalate=any(name in escalate_on for name in flags),
-        decision=ABSTAIN if abstain else band,
-    )

@@ -109,8 +109,9 @@ def bench_tenant(label: str):
 
 
 @contextmanager
-def serve_wsgi(app=None) -> Iterator[int]:
-    """The project's WSGI app (or ``app``) on 127.0.0.1 in a threaded server; yields the port."""
+def serve_wsgi(app=None, port: int = 0) -> Iterator[int]:
+    """The project's WSGI app (or ``app``) on 127.0.0.1 in a threaded server; yields the port
+    (``port``, or a free one)."""
     import socket
     import threading
     from wsgiref.simple_server import WSGIRequestHandler
@@ -128,7 +129,7 @@ def serve_wsgi(app=None) -> Iterator[int]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
+    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
     server.set_app(app or get_wsgi_application())
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

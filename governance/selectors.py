@@ -72,6 +72,15 @@ def active_config(*, tenant_id: int, family: str) -> dict[str, Any] | None:
     return value
 
 
+def active_config_etag(config: dict[str, Any]) -> str:
+    """The entity tag of an active-config read: the version id and its activation time. An
+    ACTIVE payload is frozen and a rollback re-activates with a new time, so the pair changes
+    whenever the answer does; it is computed from the cached entry, so a revalidation that
+    finds the entry in the cache needs no database."""
+    activated_at = config.get("activated_at") or ""
+    return f'"{config["id"]}-{activated_at}"'
+
+
 def version_diff(*, version: ConfigVersion) -> dict[str, Any]:
     active = active_version(tenant_id=version.tenant_id, family=version.family.name)
     base = active.payload if active is not None else {}

@@ -1,7 +1,7 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -191,6 +191,13 @@ class ConfigVersionViewSet(
         return Response(LedgerEntrySerializer(entries, many=True).data)
 
 
+def _etag_matches(header: str, etag: str) -> bool:
+    # If-None-Match compares weakly (RFC 9110 13.1.2): a W/ prefix does not matter.
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
 class RollbackReportViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
     """What each rollback changed (seed 001): from, to, the diff, who, why, and the
     checkpoint and ledger ids of the decision."""
@@ -201,14 +208,33 @@ class RollbackReportViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class ActiveConfigView(APIView):
-    """The runtime read of a family's ACTIVE version (cached; invalidated on activation)."""
+    """The runtime read of a family's ACTIVE version (cached; invalidated on activation).
+    Answers with an ``ETag``; a matching ``If-None-Match`` gets 304 from the cached entry."""
 
-    @extend_schema(responses=ActiveConfigSerializer)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="The ETag of the copy the client holds: 304 while it is current.",
+            )
+        ],
+        responses={
+            200: ActiveConfigSerializer,
+            304: OpenApiResponse(description="The client's copy (its ETag) is current."),
+        },
+    )
     def get(self, request, family: str):
         config = selectors.active_config(tenant_id=request_tenant(request).pk, family=family)
         if config is None:
             raise NotFound(f"no active {family} version")
-        return Response(config)
+        etag = selectors.active_config_etag(config)
+        # no-cache: shared caches may store the answer but must revalidate it every time.
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if _etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(config, headers=headers)
 
 
 class CheckpointViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
