@@ -7,4 +7,7 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from governance import checks  # noqa: F401
+        from governance import (
+            checks,  # noqa: F401
+            settings_kinds,  # noqa: F401  (registers the safety settings)
+        )

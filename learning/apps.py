@@ -12,3 +12,5 @@ class LearningConfig(AppConfig):
         from learning.services.events import signal_accuracy_pairs
 
         register_sample_source("signal_accuracy", signal_accuracy_pairs)
+
+        from learning import settings_kinds  # noqa: F401  (registers the safety settings)

@@ -11,3 +11,5 @@ class TripwireConfig(AppConfig):
         from tripwire.services.drift import drift_alert_count
 
         register_counter("drift_alerts", drift_alert_count)
+
+        from tripwire import settings_kinds  # noqa: F401  (registers the safety settings)

@@ -1,4 +1,5 @@
 from governance.admin import (
     core,  # noqa: F401
     levers,  # noqa: F401
+    settings,  # noqa: F401
 )

@@ -17,9 +17,7 @@ from governance.control_room import collect_version_sections, decide_url
 from governance.models import (
     ApiToken,
     Checkpoint,
-    CheckpointConfig,
     CheckpointState,
-    ConfigFamily,
     ConfigVersion,
     LedgerAnchor,
     LedgerEntry,
@@ -115,13 +113,6 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAd
 @admin.register(LedgerAnchor)
 class LedgerAnchorAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["tenant", "seq", "hash", "created_at"]
-    list_filter = ["tenant"]
-    list_select_related = ["tenant"]
-
-
-@admin.register(ConfigFamily)
-class ConfigFamilyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "tenant", "approvals_required"]
     list_filter = ["tenant"]
     list_select_related = ["tenant"]
 
@@ -402,9 +393,3 @@ class CheckpointAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.ModelA
     @admin.action(description="Reject selected checkpoints")
     def reject_selected(self, request, queryset):
         self._bulk(request, queryset, False)
-
-
-@admin.register(CheckpointConfig)
-class CheckpointConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["tenant", "auto_approve_confidence", "auto_dismiss_hours", "max_pending"]
-    list_select_related = ["tenant"]
