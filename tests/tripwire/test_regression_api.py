@@ -1,6 +1,6 @@
 import pytest
 
-from governance.models import RiskPolicy
+from governance.models import RiskPolicy, SettingsChange
 from tests.factories.levers import RegressionPolicyFactory, RiskPolicyFactory, kpi_events
 from tripwire.models import KPIEvent, RegressionState
 
@@ -189,5 +189,7 @@ def test_a_machine_cannot_acknowledge_but_a_reviewer_can(api, reviewer_api, tena
     assert refused.status_code == 403
     assert accepted.status_code == 200 and accepted.json()["acknowledged_by"] == "rita"
     assert again.status_code == 409 and again.json()["current_state"] == "ok"
-    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is True
+    # Re-enabling loosens the risk policy: it waits for a second reviewer.
+    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is False
+    assert SettingsChange.objects.get(tenant=tenant, setting="risk_policy").state == "PENDING"
     assert not RegressionState.objects.get(policy=policy).triggered
