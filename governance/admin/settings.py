@@ -14,7 +14,12 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from governance.admin.base import ReasonForm, ServiceFSMAdminMixin, TenantScopedAdminMixin
+from governance.admin.base import (
+    ReasonForm,
+    ServiceFSMAdminMixin,
+    TenantScopedAdminMixin,
+    has_reviewer_perm,
+)
 from governance.errors import DomainError
 from governance.kernel.settings import (
     SettingsOutcome,
@@ -206,6 +211,14 @@ class SettingsChangeAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mo
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # Who may decide is the kernel's rule (a reviewer, member of the tenant, not the
+    # requester), so the reviewer permission opens the page; no per-model grant is needed.
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or has_reviewer_perm(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) or has_reviewer_perm(request)
 
     @admin.display(description="loosens")
     def loosened_view(self, obj):
