@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api import levers_serializers as s
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer, IsReviewer
 from governance.api.serializers_base import ReasonSerializer
 from governance.api.settings_serializers import SettingsChangeSerializer
 from governance.api.settings_views import settings_outcome_response
@@ -62,6 +62,11 @@ class KillSwitchReleaseView(_GoLiveChangeView):
 class RiskPoliciesView(APIView):
     """Risk policies. A change is governed like a config (a machine may tighten): disabling or
     a lower cap applies (200); enabling, a higher cap or no cap is a change request (202)."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsMachineOrReviewer()]
+        return super().get_permissions()
 
     @extend_schema(responses=s.RiskPolicySerializer(many=True))
     def get(self, request):
@@ -120,6 +125,11 @@ class RiskReservationView(APIView):
 class CharterPoliciesView(APIView):
     """Charter thresholds, governed like a config: raising one applies (200); lowering one is
     a change request (202)."""
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsMachineOrReviewer()]
+        return super().get_permissions()
 
     @extend_schema(responses=s.CharterPolicySerializer(many=True))
     def get(self, request):

@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.permissions import IsMachineOrReviewer
 from governance.api.tenancy import request_actor, request_tenant
 from governance.errors import ValidationFailed
 from learning.api.events_serializers import (
@@ -98,6 +99,11 @@ class StatsView(APIView):
 
 
 class EngineConfigView(APIView):
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [IsMachineOrReviewer()]
+        return super().get_permissions()
+
     @extend_schema(responses=LearningEngineConfigSerializer)
     def get(self, request):
         return Response(services.learning_config_values(tenant=request_tenant(request)))

@@ -302,3 +302,16 @@ def test_a_client_supplied_changed_by_is_never_written(api, tenant):
     assert all("user:reviewer" not in json.dumps(e.payload) for e in entries)
     assert {e.actor for e in entries} == {"token:machine"}
     assert SettingsChange.objects.get().requested_by_label == "token:machine"
+
+
+def test_a_viewer_cannot_change_a_tripwire_even_by_asking(api_as, viewer, tenant):
+    RegressionPolicyFactory(tenant=tenant, enabled=False)
+
+    response = api_as(viewer).post(
+        UPSERT,
+        {"domain": "WHOLESALE", "metric": "contract_rate", "enabled": True},
+        format="json",
+    )
+
+    assert response.status_code == 403
+    assert RegressionPolicy.objects.get(tenant=tenant).enabled is False

@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer, IsReviewer
 from governance.api.serializers_base import ReasonSerializer
 from governance.api.settings_serializers import SettingsChangeSerializer
 from governance.api.settings_views import settings_outcome_response
@@ -27,6 +27,11 @@ from tripwire.services import drift as services
 class BaselineViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = DriftBaselineSerializer
     queryset = DriftBaseline.objects.order_by("model_name")
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsMachineOrReviewer()]
+        return super().get_permissions()
 
     @extend_schema(
         request=DriftBaselineInSerializer,

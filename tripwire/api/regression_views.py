@@ -6,7 +6,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer, IsReviewer
 from governance.api.settings_serializers import SettingsChangeSerializer
 from governance.api.settings_views import settings_outcome_response
 from governance.api.tenancy import request_actor, request_tenant
@@ -43,6 +43,8 @@ class PoliciesView(APIView):
 
 
 class PolicyUpsertView(APIView):
+    permission_classes = [IsMachineOrReviewer]
+
     @extend_schema(
         request=s.RegressionPolicyUpsertSerializer,
         responses={200: s.RegressionPolicySerializer, 202: SettingsChangeSerializer},
