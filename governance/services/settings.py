@@ -150,10 +150,24 @@ def checkpoint_config_write(
     return write_row(CheckpointConfig, lookup={"tenant_id": tenant_id}, values=values)
 
 
+def _is_list_of_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def checkpoint_config_validate(
     tenant_id: int, target: str, values: dict[str, Any]
 ) -> dict[str, list[str]]:
-    return validate_row(CheckpointConfig, lookup={"tenant_id": tenant_id}, values=values)
+    # Shapes first: the loosening predicates compare sets of types and priorities per type.
+    errors: dict[str, list[str]] = {}
+    for name in ("enabled_types", "auto_approve_types", "blocking_types"):
+        if name in values and not _is_list_of_names(values[name]):
+            errors[name] = ["must be a list of checkpoint types"]
+    overrides = values.get("priority_overrides", {})
+    if not isinstance(overrides, dict) or not all(
+        isinstance(level, int | str) and not isinstance(level, bool) for level in overrides.values()
+    ):
+        errors["priority_overrides"] = ['must be {"type": "CRITICAL|HIGH|NORMAL|LOW"}']
+    return errors or validate_row(CheckpointConfig, lookup={"tenant_id": tenant_id}, values=values)
 
 
 @transaction.atomic
@@ -199,6 +213,8 @@ def config_family_validate(
     errors = validate_row(
         ConfigFamily, lookup={"tenant_id": tenant_id, "name": target}, values=values
     )
+    if "json_schema" in values and not isinstance(values["json_schema"], dict):
+        errors.setdefault("json_schema", []).append("must be a JSON Schema object")
     approvals = values.get("approvals_required")
     if approvals is not None and int(approvals) < 1:
         errors.setdefault("approvals_required", []).append("at least one approval is required")

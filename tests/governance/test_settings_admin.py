@@ -6,6 +6,7 @@ the change request's page shows the diff and decides it."""
 from __future__ import annotations
 
 import pytest
+from django import forms
 from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
@@ -17,6 +18,7 @@ from governance.models import (
     RiskPolicy,
     SettingsChange,
 )
+from tests.factories.governance import UserFactory
 from tests.factories.levers import RegressionPolicyFactory, RiskPolicyFactory
 from tripwire.models import RegressionPolicy
 
@@ -256,3 +258,65 @@ def test_a_second_reviewer_rejects_in_the_admin(sam, change, tenant):
     change.refresh_from_db()
     assert change.state == "REJECTED"
     assert RegressionPolicy.objects.get(tenant=tenant).max_drop_fraction == 0.2
+
+
+# --- every settings admin --------------------------------------------------------------------
+
+
+def _row(kind, tenant):
+    from calibration.models import CalibratorRegistryConfig
+    from learning.models import LearningEngineConfig
+    from tests.factories.levers import CharterPolicyFactory
+    from tripwire.models import DriftBaseline
+
+    return {
+        "regression": lambda: RegressionPolicyFactory(tenant=tenant),
+        "risk": lambda: RiskPolicyFactory(tenant=tenant),
+        "charter": lambda: CharterPolicyFactory(tenant=tenant),
+        "checkpoints": lambda: CheckpointConfig.objects.create(tenant=tenant),
+        "family": lambda: ConfigFamily.objects.create(tenant=tenant, name="scoring"),
+        "learning": lambda: LearningEngineConfig.objects.create(tenant=tenant),
+        "drift": lambda: DriftBaseline.objects.create(
+            tenant=tenant, model_name="m", metrics={"accuracy": 0.8}
+        ),
+        "registry": lambda: CalibratorRegistryConfig.objects.create(tenant=tenant),
+    }[kind]()
+
+
+def _unchanged_post(form) -> dict:
+    """The change form as displayed, posted back as it is."""
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+        else:
+            data[name] = "" if value is None else value
+    return data
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["regression", "risk", "charter", "checkpoints", "family", "learning", "drift", "registry"],
+)
+def test_every_settings_change_form_asks_a_reason_fixes_the_tenant_and_saves_through_the_kernel(
+    tenant, kind
+):
+    # A superuser: some settings admins are not in the reviewer group's model permissions,
+    # and a superuser must not be able to move a row's tenant either.
+    rita = Client()
+    rita.force_login(UserFactory(is_superuser=True, is_staff=True))
+    row = _row(kind, tenant)
+    url = reverse(f"admin:{row._meta.app_label}_{row._meta.model_name}_change", args=[row.pk])
+
+    page = rita.get(url)
+    form = page.context["adminform"].form
+    without_reason = rita.post(url, _unchanged_post(form))
+    saved = rita.post(url, {**_unchanged_post(form), "change_reason": "looked, nothing to do"})
+
+    assert page.status_code == 200
+    assert form.fields["change_reason"].required and "tenant" not in form.fields
+    assert without_reason.status_code == 200
+    assert saved.status_code == 302, saved.context and saved.context["adminform"].form.errors
+    assert not SettingsChange.objects.exists()

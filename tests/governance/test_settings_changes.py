@@ -227,3 +227,20 @@ def test_a_loosening_without_a_reason_is_refused_and_nothing_is_stored(tenant):
 
     assert not SettingsChange.objects.exists()
     assert not LedgerEntry.objects.filter(tenant=tenant).exists()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({"priority_overrides": "{}"}, id="overrides-not-an-object"),
+        pytest.param({"blocking_types": "drift_alert"}, id="types-not-a-list"),
+        pytest.param({"auto_approve_types": [1]}, id="types-not-names"),
+    ],
+)
+def test_a_malformed_checkpoint_config_is_a_field_error_not_a_crash(tenant, values):
+    from governance.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as caught:
+        services.checkpoint_config_update(tenant=tenant, actor=Actor.system("t"), **values)
+
+    assert set(caught.value.errors) == set(values)

@@ -12,7 +12,9 @@ def test_the_migration_creates_the_default_tenant():
 
 def test_appends_form_a_verifiable_chain(tenant):
     for i in range(3):
-        ledger_append(tenant=tenant, kind="benchmark.event", actor=Actor.system("t"), payload={"i": i})
+        ledger_append(
+            tenant=tenant, kind="benchmark.event", actor=Actor.system("t"), payload={"i": i}
+        )
     assert list(LedgerEntry.objects.filter(tenant=tenant).values_list("seq", flat=True)) == [
         1,
         2,
