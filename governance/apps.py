@@ -8,7 +8,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         # checks registers the system checks; deciders, how the queue decides this app's
-        # subjects (through their services).
-        from governance import checks, deciders  # noqa: F401
+        # subjects (through their services); settings_kinds, the safety settings it governs.
+        from governance import checks, deciders, settings_kinds  # noqa: F401
 
         deciders.register()

@@ -17,3 +17,4 @@ class LearningConfig(AppConfig):
         from learning import deciders
 
         deciders.register()
+        from learning import settings_kinds  # noqa: F401  (registers the safety settings)

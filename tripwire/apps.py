@@ -16,3 +16,4 @@ class TripwireConfig(AppConfig):
         from tripwire import deciders
 
         deciders.register()
+        from tripwire import settings_kinds  # noqa: F401  (registers the safety settings)

@@ -66,7 +66,7 @@ def seed(*, tenant: Tenant, now: dt.datetime) -> None:
             domain=DOMAIN,
             metric=METRIC,
             actor=actor,
-            changed_by="demo",
+            reason="demo: the walkthrough's tripwire",
             now=now,
             kind="success",
             enabled=True,
@@ -74,6 +74,6 @@ def seed(*, tenant: Tenant, now: dt.datetime) -> None:
             baseline_events=BASELINE_EVENTS,
             max_drop_fraction=0.20,
             action="KILL_SWITCH",
-        )
+        ).applied
         kpi_ingest(tenant=tenant, items=demo_kpi_events(now), now=now)
         regression_evaluate(policy=policy, now=now, requested_by=actor)

@@ -22,6 +22,7 @@ from governance.admin.base import (
     ServiceFSMAdminMixin,
     TenantScopedAdminMixin,
 )
+from governance.admin.settings import GovernedSettingsAdminMixin
 from governance.services.ledger import Actor
 
 
@@ -167,7 +168,9 @@ class CalibratorModelAdmin(GovernedAdminMixin, TenantScopedAdminMixin, admin.Mod
 
 
 @admin.register(CalibratorRegistryConfig)
-class CalibratorRegistryConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class CalibratorRegistryConfigAdmin(
+    GovernedSettingsAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     list_display = [
         "tenant",
         "min_samples_for_training",
@@ -178,14 +181,10 @@ class CalibratorRegistryConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["tenant"]
     readonly_fields = ["updated_at"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return ["tenant", "updated_at"] if obj else ["updated_at"]
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
-        services.registry_config_update(
-            tenant=obj.tenant,
+    def save_setting(self, request, obj, data, reason):
+        return services.registry_config_update(
+            tenant=obj.tenant_id,
             actor=Actor.for_user(request.user),
-            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            reason=reason,
+            changes={name: data[name] for name in services.REGISTRY_CONFIG_FIELDS if name in data},
         )

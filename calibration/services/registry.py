@@ -31,9 +31,11 @@ from calibration.registry_sources import counters, sample_source, sample_source_
 from governance.errors import NotFound, TransitionConflict, ValidationFailed
 from governance.kernel.authority import require_human_actor
 from governance.kernel.kinds import LedgerKind
+from governance.kernel.settings import SettingsOutcome
 from governance.kernel.transitions import govern_transition
 from governance.models import Tenant
 from governance.services.ledger import Actor, ledger_append
+from governance.services.settings import row_values, settings_upsert, validate_row, write_row
 
 logger = logging.getLogger(__name__)
 
@@ -70,39 +72,64 @@ def registry_config_values(*, tenant: Tenant | int) -> dict[str, Any]:
     return {name: getattr(config, name) for name in REGISTRY_CONFIG_FIELDS}
 
 
-@transaction.atomic
-def registry_config_update(
-    *, tenant: Tenant, actor: Actor, changes: dict[str, Any], now: dt.datetime | None = None
-) -> CalibratorRegistryConfig:
-    now = now or timezone.now()
-    unknown = sorted(set(changes) - set(REGISTRY_CONFIG_FIELDS))
-    if unknown:
-        raise ValidationFailed({name: ["unknown field"] for name in unknown})
+def registry_config_read(tenant_id: int, target: str) -> dict[str, Any]:
+    row = CalibratorRegistryConfig.objects.filter(tenant_id=tenant_id).first()
+    return row_values(CalibratorRegistryConfig, row, REGISTRY_CONFIG_FIELDS)
+
+
+def registry_config_validate(
+    tenant_id: int, target: str, values: dict[str, Any]
+) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if "eval_benchmark_threshold" in changes and not (
-        0 < float(changes["eval_benchmark_threshold"]) <= 1
+    if "eval_benchmark_threshold" in values and not (
+        0 < float(values["eval_benchmark_threshold"]) <= 1
     ):
         errors["eval_benchmark_threshold"] = ["must be in (0, 1]"]
-    if "drift_threshold_pct" in changes and not float(changes["drift_threshold_pct"]) > 0:
+    if "drift_threshold_pct" in values and not float(values["drift_threshold_pct"]) > 0:
         errors["drift_threshold_pct"] = ["must be greater than 0"]
-    if errors:
-        raise ValidationFailed(errors)
-    registry_config_for(tenant=tenant)
-    config = CalibratorRegistryConfig.objects.select_for_update().get(tenant=tenant)
-    before = {name: getattr(config, name) for name in changes}
-    for name, value in changes.items():
-        setattr(config, name, value)
-    config.updated_at = now
-    config.save(update_fields=[*changes, "updated_at"])
-    ledger_append(
-        tenant=tenant,
-        kind="calibrator.registry_config_updated",
+    return errors or validate_row(
+        CalibratorRegistryConfig, lookup={"tenant_id": tenant_id}, values=values
+    )
+
+
+def registry_config_write(
+    tenant_id: int,
+    target: str,
+    values: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+    reason: str,
+) -> CalibratorRegistryConfig:
+    return write_row(
+        CalibratorRegistryConfig,
+        lookup={"tenant_id": tenant_id},
+        values=values,
+        extra={"updated_at": now},
+    )
+
+
+@transaction.atomic
+def registry_config_update(
+    *,
+    tenant: Tenant | int,
+    actor: Actor,
+    changes: dict[str, Any],
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> SettingsOutcome:
+    """Change the registry's training, evaluation and drift settings, governed like a config
+    (``calibration.settings_kinds`` says which direction of each loosens)."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    return settings_upsert(
+        tenant=tenant_id,
+        setting="calibrator_registry_config",
+        target="registry",
+        values=dict(changes),
         actor=actor,
-        subject=config,
-        payload={"before": before, "after": dict(changes)},
+        reason=reason,
+        find=lambda: CalibratorRegistryConfig.objects.filter(tenant_id=tenant_id).first(),
         now=now,
     )
-    return config
 
 
 # --- training -------------------------------------------------------------------------------

@@ -28,9 +28,7 @@ from governance.formatting import pretty_json
 from governance.models import (
     ApiToken,
     Checkpoint,
-    CheckpointConfig,
     CheckpointState,
-    ConfigFamily,
     ConfigVersion,
     LedgerAnchor,
     LedgerEntry,
@@ -139,13 +137,6 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAd
 @admin.register(LedgerAnchor)
 class LedgerAnchorAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ["tenant", "seq", "hash", "created_at"]
-    list_filter = ["tenant"]
-    list_select_related = ["tenant"]
-
-
-@admin.register(ConfigFamily)
-class ConfigFamilyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "tenant", "approvals_required"]
     list_filter = ["tenant"]
     list_select_related = ["tenant"]
 
@@ -476,9 +467,3 @@ class CheckpointAdmin(
     @admin.action(description="Reject selected checkpoints (asks for a reason)")
     def reject_selected(self, request, queryset):
         return self._bulk(request, queryset, False)
-
-
-@admin.register(CheckpointConfig)
-class CheckpointConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["tenant", "auto_approve_confidence", "auto_dismiss_hours", "max_pending"]
-    list_select_related = ["tenant"]

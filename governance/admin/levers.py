@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from governance.admin.base import ReasonForm, TenantScopedAdminMixin, has_reviewer_perm
+from governance.admin.settings import GovernedSettingsAdminMixin, SettingsChangeForm
 from governance.errors import DomainError
 from governance.models import (
     CharterPolicy,
@@ -186,11 +187,7 @@ def _today() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date()
 
 
-class RiskPolicyForm(forms.ModelForm):
-    change_reason = forms.CharField(
-        max_length=2000, required=False, help_text="Recorded on the ledger with the change."
-    )
-
+class RiskPolicyForm(SettingsChangeForm):
     class Meta:
         model = RiskPolicy
         fields = [
@@ -204,7 +201,7 @@ class RiskPolicyForm(forms.ModelForm):
 
 
 @admin.register(RiskPolicy)
-class RiskPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class RiskPolicyAdmin(GovernedSettingsAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     form = RiskPolicyForm
     list_display = [
         "engine",
@@ -271,38 +268,47 @@ class RiskPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def denied_today(self, obj):
         return obj._denied
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        saved = levers.risk_policy_upsert(
-            tenant=data.get("tenant") or obj.tenant,
+    def save_setting(self, request, obj, data, reason):
+        return levers.risk_policy_upsert(
+            tenant=obj.tenant_id,
             engine=obj.engine,
             actor=Actor.for_user(request.user),
-            reason=data.get("change_reason") or "changed in the admin",
+            reason=reason,
             **{f: data[f] for f in levers.RISK_POLICY_FIELDS if f in data},
         )
-        obj.pk = saved.pk
 
     def _bulk(self, request, queryset, enabled: bool):
         if not has_reviewer_perm(request):
             self.message_user(request, "only reviewers change risk policies", messages.ERROR)
             return
         actor = Actor.for_user(request.user)
-        done = 0
+        done, requested = 0, 0
         for policy in queryset:
             try:
-                levers.risk_policy_upsert(
+                outcome = levers.risk_policy_upsert(
                     tenant=policy.tenant_id,
                     engine=policy.engine,
                     actor=actor,
-                    reason=f"{'enabled' if enabled else 'disabled'} in the admin",
+                    reason=f"{'enable' if enabled else 'disable'} in the admin",
                     enabled=enabled,
                 )
-                done += 1
             except DomainError as exc:
                 self.message_user(request, f"{policy}: {exc.message}", messages.WARNING)
+                continue
+            if outcome.pending:
+                requested += 1
+            else:
+                done += 1
         self.message_user(request, f"{done} risk policies updated", messages.SUCCESS)
+        if requested:
+            # Enabling lets an engine act: each is a change request for another reviewer.
+            self.message_user(
+                request,
+                f"{requested} change requests wait for another reviewer's approval",
+                messages.WARNING,
+            )
 
-    @admin.action(description="Enable the selected risk policies (re-enable throttled engines)")
+    @admin.action(description="Enable the selected risk policies (requests another reviewer)")
     def enable_selected(self, request, queryset):
         self._bulk(request, queryset, True)
 
@@ -369,9 +375,7 @@ class RiskDayAdmin(ReadOnlyMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     ordering = ["-day", "engine"]
 
 
-class CharterPolicyForm(forms.ModelForm):
-    change_reason = forms.CharField(max_length=2000, required=False)
-
+class CharterPolicyForm(SettingsChangeForm):
     class Meta:
         model = CharterPolicy
         fields = [
@@ -384,7 +388,7 @@ class CharterPolicyForm(forms.ModelForm):
 
 
 @admin.register(CharterPolicy)
-class CharterPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class CharterPolicyAdmin(GovernedSettingsAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Per-domain charter and today's sandbox scorecard."""
 
     form = CharterPolicyForm
@@ -471,16 +475,14 @@ class CharterPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "yes" if row["prod_eligible_at_min_confidence"] else "no",
         )
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        saved = levers.charter_policy_upsert(
-            tenant=data.get("tenant") or obj.tenant,
+    def save_setting(self, request, obj, data, reason):
+        return levers.charter_policy_upsert(
+            tenant=obj.tenant_id,
             domain=obj.domain,
             actor=Actor.for_user(request.user),
-            reason=data.get("change_reason") or "changed in the admin",
+            reason=reason,
             **{f: data[f] for f in levers.CHARTER_FIELDS if f in data},
         )
-        obj.pk = saved.pk
 
 
 @admin.register(SandboxTrial)

@@ -6,8 +6,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api import levers_serializers as s
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer
 from governance.api.serializers_base import ReasonSerializer
+from governance.api.settings_serializers import SettingsChangeSerializer
+from governance.api.settings_views import settings_outcome_response
 from governance.api.tenancy import request_actor, request_tenant
 from governance.models import CharterPolicy, RiskPolicy, RiskReservation
 from governance.services import levers
@@ -60,9 +62,12 @@ class KillSwitchReleaseView(_GoLiveChangeView):
 
 
 class RiskPoliciesView(APIView):
+    """Risk policies. A change is governed like a config (a machine may tighten): disabling or
+    a lower cap applies (200); enabling, a higher cap or no cap is a change request (202)."""
+
     def get_permissions(self):
         if self.request.method == "POST":
-            return [IsReviewer()]
+            return [IsMachineOrReviewer()]
         return super().get_permissions()
 
     @extend_schema(responses=s.RiskPolicySerializer(many=True))
@@ -70,13 +75,16 @@ class RiskPoliciesView(APIView):
         policies = RiskPolicy.objects.filter(tenant=request_tenant(request)).order_by("engine")
         return Response(s.RiskPolicySerializer(policies, many=True).data)
 
-    @extend_schema(request=s.RiskPolicyUpsertSerializer, responses=s.RiskPolicySerializer)
+    @extend_schema(
+        request=s.RiskPolicyUpsertSerializer,
+        responses={200: s.RiskPolicySerializer, 202: SettingsChangeSerializer},
+    )
     def post(self, request):
         values = _valid(s.RiskPolicyUpsertSerializer, request.data)
-        policy = levers.risk_policy_upsert(
+        outcome = levers.risk_policy_upsert(
             tenant=request_tenant(request), actor=request_actor(request), **values
         )
-        return Response(s.RiskPolicySerializer(policy).data)
+        return settings_outcome_response(outcome, s.RiskPolicySerializer)
 
 
 class RiskReserveView(APIView):
@@ -117,9 +125,12 @@ class RiskReservationView(APIView):
 
 
 class CharterPoliciesView(APIView):
+    """Charter thresholds, governed like a config: raising one applies (200); lowering one is
+    a change request (202)."""
+
     def get_permissions(self):
         if self.request.method == "POST":
-            return [IsReviewer()]
+            return [IsMachineOrReviewer()]
         return super().get_permissions()
 
     @extend_schema(responses=s.CharterPolicySerializer(many=True))
@@ -127,13 +138,16 @@ class CharterPoliciesView(APIView):
         policies = CharterPolicy.objects.filter(tenant=request_tenant(request)).order_by("domain")
         return Response(s.CharterPolicySerializer(policies, many=True).data)
 
-    @extend_schema(request=s.CharterPolicyUpsertSerializer, responses=s.CharterPolicySerializer)
+    @extend_schema(
+        request=s.CharterPolicyUpsertSerializer,
+        responses={200: s.CharterPolicySerializer, 202: SettingsChangeSerializer},
+    )
     def post(self, request):
         values = _valid(s.CharterPolicyUpsertSerializer, request.data)
-        policy = levers.charter_policy_upsert(
+        outcome = levers.charter_policy_upsert(
             tenant=request_tenant(request), actor=request_actor(request), **values
         )
-        return Response(s.CharterPolicySerializer(policy).data)
+        return settings_outcome_response(outcome, s.CharterPolicySerializer)
 
 
 class SandboxTrialView(APIView):

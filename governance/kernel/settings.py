@@ -102,16 +102,22 @@ class SettingsKind:
     """How the kernel reads, judges and writes one kind of safety setting.
 
     ``read(tenant_id, target)`` returns the governed fields' current values (the defaults a
-    new row would get when it does not exist yet); ``write(tenant_id, target, values, now)``
-    creates or updates the row and returns it. Neither ledgers: the kernel does."""
+    new row would get when it does not exist yet); ``write(tenant_id, target, values, now,
+    actor, reason)`` creates or updates the row and returns it (the actor and reason are for
+    the row's own "changed by" columns). Neither ledgers: the kernel does."""
 
     name: str
     fields: dict[str, Loosens]
     read: Callable[[int, str], dict[str, Any]]
-    write: Callable[[int, str, dict[str, Any], dt.datetime], Model]
+    write: Callable[[int, str, dict[str, Any], dt.datetime, Actor, str], Model]
     label: str = ""
     validate: Callable[[int, str, dict[str, Any]], dict[str, list[str]]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # For a detector (a tripwire policy, a drift baseline) a missing row means no detector at
+    # all, so creating one cannot loosen anything, whatever its values: ``is_new(tenant_id,
+    # target)`` says the row does not exist yet. Left None, a new row is judged against the
+    # defaults ``read`` returns (a risk policy's defaults are what a missing one enforces).
+    is_new: Callable[[int, str], bool] | None = None
 
 
 _KINDS: dict[str, SettingsKind] = {}
@@ -189,10 +195,12 @@ def settings_change(
     loosened = sorted(
         name for name in changed if kind.fields[name](current.get(name), changed[name])
     )
+    if loosened and kind.is_new is not None and kind.is_new(tenant_id, target):
+        loosened = []
     if not changed:
         return SettingsOutcome(applied=None, change=None, before={}, after={}, loosened=[])
     if not loosened:
-        row = kind.write(tenant_id, target, changed, now)
+        row = kind.write(tenant_id, target, changed, now, actor, (reason or "").strip())
         ledger_append(
             tenant=tenant_id,
             kind=LedgerKind.SETTINGS_CHANGED,
@@ -310,7 +318,9 @@ def settings_change_approve(
         resolve_checkpoints=True,
         now=now,
     )
-    settings_kind(row.setting).write(row.tenant_id, row.target, row.after, now)
+    settings_kind(row.setting).write(
+        row.tenant_id, row.target, row.after, now, Actor.for_user(user), row.reason
+    )
     return row
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from governance.errors import DomainError, Forbidden, NotFound, TransitionConflict, ValidationFailed
 from governance.kernel.authority import require_human_actor
+from governance.kernel.settings import SettingsOutcome
 from governance.models import (
     CharterPolicy,
     DenialReason,
@@ -31,6 +32,7 @@ from governance.models import (
     Tenant,
 )
 from governance.services.ledger import Actor, ledger_append
+from governance.services.settings import row_values, settings_upsert, validate_row, write_row
 from governance.shared_cache import cache_get, cache_set
 
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +273,37 @@ def normalise_engine(engine: str) -> str:
 RISK_POLICY_FIELDS = ("enabled", "max_daily_loss", "max_daily_exposure", "max_daily_actions")
 
 
+def risk_policy_read(tenant_id: int, engine: str) -> dict[str, Any]:
+    row = RiskPolicy.objects.filter(tenant_id=tenant_id, engine=engine).first()
+    return row_values(RiskPolicy, row, RISK_POLICY_FIELDS)
+
+
+def risk_policy_write(
+    tenant_id: int,
+    engine: str,
+    values: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+    reason: str,
+) -> RiskPolicy:
+    extra: dict[str, Any] = {"changed_by": actor.label, "changed_at": now}
+    if "enabled" in values:
+        extra["disabled_reason"] = "" if values["enabled"] else reason
+    return write_row(
+        RiskPolicy, lookup={"tenant_id": tenant_id, "engine": engine}, values=values, extra=extra
+    )
+
+
+def risk_policy_validate(
+    tenant_id: int, engine: str, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    if not engine:
+        return {"engine": ["required"]}
+    return validate_row(
+        RiskPolicy, lookup={"tenant_id": tenant_id, "engine": engine}, values=values
+    )
+
+
 @transaction.atomic
 def risk_policy_upsert(
     *,
@@ -280,44 +313,21 @@ def risk_policy_upsert(
     reason: str = "",
     now: dt.datetime | None = None,
     **values: Any,
-) -> RiskPolicy:
-    """Create or change an engine's policy (a reviewer's act: enabling a policy lets an
-    engine act in production)."""
-    _require_human(actor, "changing a risk policy")
-    unknown = set(values) - set(RISK_POLICY_FIELDS)
-    if unknown:
-        raise ValidationFailed({name: ["unknown field"] for name in sorted(unknown)})
-    now = now or timezone.now()
-    tenant_id = _tenant_id(tenant)
-    engine = normalise_engine(engine)
-    if not engine:
-        raise ValidationFailed({"engine": ["required"]})
-    policy, created = RiskPolicy.objects.select_for_update().get_or_create(
-        tenant_id=tenant_id, engine=engine, defaults={"changed_at": now}
-    )
-    before = {f: _plain(getattr(policy, f)) for f in RISK_POLICY_FIELDS}
-    for field, value in values.items():
-        setattr(policy, field, value)
-    if values.get("enabled") is True:
-        policy.disabled_reason = ""
-    elif values.get("enabled") is False:
-        policy.disabled_reason = reason
-    policy.changed_by, policy.changed_at = actor.label, now
-    policy.save()
-    ledger_append(
+) -> SettingsOutcome:
+    """Create or change an engine's policy, governed like a config: disabling it or lowering a
+    cap applies at once (by a machine too); enabling it or raising or removing a cap lets the
+    engine do more, so it is a change request a second reviewer approves."""
+    tenant_id, engine = _tenant_id(tenant), normalise_engine(engine)
+    return settings_upsert(
         tenant=tenant_id,
-        kind="risk_policy.created" if created else "risk_policy.changed",
+        setting="risk_policy",
+        target=engine,
+        values=values,
         actor=actor,
-        subject=policy,
-        payload={
-            "engine": engine,
-            "reason": reason,
-            "before": None if created else before,
-            "after": {f: _plain(getattr(policy, f)) for f in RISK_POLICY_FIELDS},
-        },
+        reason=reason,
+        find=lambda: RiskPolicy.objects.filter(tenant_id=tenant_id, engine=engine).first(),
         now=now,
     )
-    return policy
 
 
 def _plain(value: Any) -> Any:
@@ -642,6 +652,37 @@ def normalise_domain(domain: str) -> str:
     return (domain or "").strip()
 
 
+def charter_policy_read(tenant_id: int, domain: str) -> dict[str, Any]:
+    row = CharterPolicy.objects.filter(tenant_id=tenant_id, domain=domain).first()
+    return row_values(CharterPolicy, row, CHARTER_FIELDS)
+
+
+def charter_policy_write(
+    tenant_id: int,
+    domain: str,
+    values: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+    reason: str,
+) -> CharterPolicy:
+    return write_row(
+        CharterPolicy,
+        lookup={"tenant_id": tenant_id, "domain": domain},
+        values=values,
+        extra={"changed_by": actor.label, "changed_at": now},
+    )
+
+
+def charter_policy_validate(
+    tenant_id: int, domain: str, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    if not domain:
+        return {"domain": ["required"]}
+    return validate_row(
+        CharterPolicy, lookup={"tenant_id": tenant_id, "domain": domain}, values=values
+    )
+
+
 @transaction.atomic
 def charter_policy_upsert(
     *,
@@ -651,40 +692,20 @@ def charter_policy_upsert(
     reason: str = "",
     now: dt.datetime | None = None,
     **values: Any,
-) -> CharterPolicy:
-    """Set a domain's charter thresholds (a reviewer's act)."""
-    _require_human(actor, "changing the recommendation charter")
-    unknown = set(values) - set(CHARTER_FIELDS)
-    if unknown:
-        raise ValidationFailed({name: ["unknown field"] for name in sorted(unknown)})
-    now = now or timezone.now()
-    tenant_id = _tenant_id(tenant)
-    domain = normalise_domain(domain)
-    if not domain:
-        raise ValidationFailed({"domain": ["required"]})
-    policy, created = CharterPolicy.objects.select_for_update().get_or_create(
-        tenant_id=tenant_id, domain=domain, defaults={"changed_at": now}
-    )
-    before = {f: getattr(policy, f) for f in CHARTER_FIELDS}
-    for field, value in values.items():
-        setattr(policy, field, value)
-    policy.changed_by, policy.changed_at = actor.label, now
-    policy.full_clean(exclude=["tenant"])
-    policy.save()
-    ledger_append(
+) -> SettingsOutcome:
+    """Set a domain's charter thresholds: raising one applies at once, lowering one (letting
+    less proven recommendations reach production) is a change request."""
+    tenant_id, domain = _tenant_id(tenant), normalise_domain(domain)
+    return settings_upsert(
         tenant=tenant_id,
-        kind="charter.created" if created else "charter.changed",
+        setting="charter_policy",
+        target=domain,
+        values=values,
         actor=actor,
-        subject=policy,
-        payload={
-            "domain": domain,
-            "reason": reason,
-            "before": None if created else before,
-            "after": {f: getattr(policy, f) for f in CHARTER_FIELDS},
-        },
+        reason=reason,
+        find=lambda: CharterPolicy.objects.filter(tenant_id=tenant_id, domain=domain).first(),
         now=now,
     )
-    return policy
 
 
 def sandbox_trial_record(

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from governance.admin.base import TenantScopedAdminMixin
+from governance.admin.settings import GovernedSettingsAdminMixin
 from governance.services.ledger import Actor
 from learning.models import LearningEngineConfig, LearningEvent
 from learning.services import events as services
@@ -59,7 +60,9 @@ class LearningEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LearningEngineConfig)
-class LearningEngineConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class LearningEngineConfigAdmin(
+    GovernedSettingsAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     list_display = [
         "tenant",
         "collect_signals",
@@ -72,14 +75,10 @@ class LearningEngineConfigAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["tenant"]
     readonly_fields = ["updated_at"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return ["tenant", "updated_at"] if obj else ["updated_at"]
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
-        services.learning_config_update(
-            tenant=obj.tenant,
+    def save_setting(self, request, obj, data, reason):
+        return services.learning_config_engine_update(
+            tenant=obj.tenant_id,
             actor=Actor.for_user(request.user),
-            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            reason=reason,
+            changes={name: data[name] for name in services.ENGINE_FIELDS if name in data},
         )

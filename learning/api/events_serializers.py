@@ -7,6 +7,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from governance.api.serializers_base import StrictSerializer
+from governance.api.settings_serializers import SettingsChangeSerializer
 from learning.models import EventType
 
 EVENT_TYPE_CHOICES = [*EventType.values, *(value.upper() for value in EventType.values)]
@@ -99,6 +100,23 @@ class LearningEngineConfigSerializer(StrictSerializer):
     )
     enable_drift_detection = serializers.BooleanField(required=False)
     drift_threshold_pct = serializers.FloatField(min_value=0.0001, max_value=10.0, required=False)
+
+
+class LearningEngineConfigPatchSerializer(LearningEngineConfigSerializer):
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        default="",
+        help_text="Why; required when a change loosens a setting (it becomes a request).",
+    )
+
+
+class LearningEngineConfigPendingSerializer(serializers.Serializer):
+    """A PATCH that loosens something: the config as it is now (any tightening half already
+    applied) and the change requests waiting for a second reviewer."""
+
+    config = LearningEngineConfigSerializer()
+    change_requests = SettingsChangeSerializer(many=True)
 
 
 class ConfidenceFilterInSerializer(StrictSerializer):

@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer
 from governance.api.tenancy import request_actor, request_tenant
 from governance.errors import ValidationFailed
 from learning.api.events_serializers import (
@@ -19,6 +19,8 @@ from learning.api.events_serializers import (
     EventPageSerializer,
     EventQuerySerializer,
     EventSerializer,
+    LearningEngineConfigPatchSerializer,
+    LearningEngineConfigPendingSerializer,
     LearningEngineConfigSerializer,
     LearningStatsSerializer,
 )
@@ -99,7 +101,7 @@ class StatsView(APIView):
 class EngineConfigView(APIView):
     def get_permissions(self):
         if self.request.method == "PATCH":
-            return [IsReviewer()]
+            return [IsMachineOrReviewer()]
         return super().get_permissions()
 
     @extend_schema(responses=LearningEngineConfigSerializer)
@@ -107,19 +109,32 @@ class EngineConfigView(APIView):
         return Response(services.learning_config_values(tenant=request_tenant(request)))
 
     @extend_schema(
-        request=LearningEngineConfigSerializer,
-        responses=LearningEngineConfigSerializer,
-        description="Change settings (a reviewer's act; on the ledger).",
+        request=LearningEngineConfigPatchSerializer,
+        responses={
+            200: LearningEngineConfigSerializer,
+            202: LearningEngineConfigPendingSerializer,
+        },
+        description="Change settings, governed like a config (on the ledger): a change that "
+        "only tightens applies (200, the config); switching collection off, shorter retention "
+        "or a looser calibrator gate is a change request a second reviewer approves (202).",
     )
     def patch(self, request):
-        data = LearningEngineConfigSerializer(data=request.data)
+        data = LearningEngineConfigPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values = services.learning_config_update(
+        changes = dict(data.validated_data)
+        reason = changes.pop("reason")
+        outcome = services.learning_config_update(
             tenant=request_tenant(request),
             actor=request_actor(request),
-            changes=dict(data.validated_data),
+            changes=changes,
+            reason=reason,
         )
-        return Response(values)
+        if outcome.pending:
+            body = {"config": outcome.values, "change_requests": outcome.pending}
+            return Response(
+                LearningEngineConfigPendingSerializer(body).data, status=status.HTTP_202_ACCEPTED
+            )
+        return Response(outcome.values)
 
 
 class ConfidenceFilterReportView(APIView):

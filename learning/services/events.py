@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,8 +26,10 @@ from calibration.services.registry import (
 )
 from governance.errors import ValidationFailed
 from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
-from governance.models import Tenant
+from governance.kernel.settings import SettingsOutcome
+from governance.models import SettingsChange, Tenant
 from governance.services.ledger import Actor, ledger_append
+from governance.services.settings import row_values, settings_upsert, validate_row, write_row
 from learning.models import EventType, LearningEngineConfig, LearningEvent, family_of
 
 MAX_BATCH = 10_000
@@ -86,36 +89,101 @@ def learning_config_values(*, tenant: Tenant | int) -> dict[str, Any]:
     }
 
 
+def learning_config_read(tenant_id: int, target: str) -> dict[str, Any]:
+    row = LearningEngineConfig.objects.filter(tenant_id=tenant_id).first()
+    return row_values(LearningEngineConfig, row, ENGINE_FIELDS)
+
+
+def learning_config_validate(
+    tenant_id: int, target: str, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    return validate_row(LearningEngineConfig, lookup={"tenant_id": tenant_id}, values=values)
+
+
+def learning_config_write(
+    tenant_id: int,
+    target: str,
+    values: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+    reason: str,
+) -> LearningEngineConfig:
+    return write_row(
+        LearningEngineConfig,
+        lookup={"tenant_id": tenant_id},
+        values=values,
+        extra={"updated_at": now},
+    )
+
+
+@transaction.atomic
+def learning_config_engine_update(
+    *,
+    tenant: Tenant | int,
+    actor: Actor,
+    changes: dict[str, Any],
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> SettingsOutcome:
+    """Change the collection and storage settings (``learning.settings_kinds`` says which
+    direction of each loosens)."""
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    return settings_upsert(
+        tenant=tenant_id,
+        setting="learning_config",
+        target="engine",
+        values=dict(changes),
+        actor=actor,
+        reason=reason,
+        find=lambda: LearningEngineConfig.objects.filter(tenant_id=tenant_id).first(),
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class LearningConfigOutcome:
+    """The whole config as it is now, and the change requests still waiting for a second
+    reviewer (a change that loosens collection, retention or the calibrator registry)."""
+
+    values: dict[str, Any]
+    pending: list[SettingsChange]
+
+
 @transaction.atomic
 def learning_config_update(
-    *, tenant: Tenant, actor: Actor, changes: dict[str, Any], now: dt.datetime | None = None
-) -> dict[str, Any]:
-    now = now or timezone.now()
+    *,
+    tenant: Tenant | int,
+    actor: Actor,
+    changes: dict[str, Any],
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> LearningConfigOutcome:
+    """Change the seed's LearningEngineConfig. Its collection and storage half and the
+    calibrator registry half are two safety settings, each governed like a config: each half
+    applies at once when it only tightens, and is a change request when it loosens."""
     unknown = sorted(set(changes) - set(ENGINE_FIELDS) - set(REGISTRY_CONFIG_FIELDS))
     if unknown:
         raise ValidationFailed({name: ["unknown field"] for name in unknown})
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     engine = {k: v for k, v in changes.items() if k in ENGINE_FIELDS}
     registry = {k: v for k, v in changes.items() if k in REGISTRY_CONFIG_FIELDS}
+    outcomes = []
     if engine:
-        learning_config_for(tenant=tenant)
-        config = LearningEngineConfig.objects.select_for_update().get(tenant=tenant)
-        before = {name: getattr(config, name) for name in engine}
-        for name, value in engine.items():
-            setattr(config, name, value)
-        config.updated_at = now
-        config.full_clean(exclude=["tenant"])
-        config.save(update_fields=[*engine, "updated_at"])
-        ledger_append(
-            tenant=tenant,
-            kind="learning.config_updated",
-            actor=actor,
-            subject=config,
-            payload={"before": before, "after": engine},
-            now=now,
+        outcomes.append(
+            learning_config_engine_update(
+                tenant=tenant_id, actor=actor, changes=engine, reason=reason, now=now
+            )
         )
     if registry:
-        registry_config_update(tenant=tenant, actor=actor, changes=registry, now=now)
-    return learning_config_values(tenant=tenant)
+        outcomes.append(
+            registry_config_update(
+                tenant=tenant_id, actor=actor, changes=registry, reason=reason, now=now
+            )
+        )
+    return LearningConfigOutcome(
+        values=learning_config_values(tenant=tenant_id),
+        pending=[outcome.change for outcome in outcomes if outcome.change is not None],
+    )
 
 
 # --- ingestion ------------------------------------------------------------------------------

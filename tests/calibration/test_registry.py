@@ -18,6 +18,7 @@ from calibration.models import (
 from calibration.registry_sources import register_sample_source
 from calibration.services import registry as services
 from governance.errors import Forbidden, TransitionConflict, ValidationFailed
+from governance.kernel.settings import settings_change_approve
 from governance.models import LedgerEntry
 from governance.services.ledger import Actor, ledger_verify
 from tests.factories.events import signal_pairs
@@ -244,10 +245,20 @@ def test_promotion_without_an_evaluation_is_refused(version, reviewer):
 
 
 @pytest.mark.django_db
-def test_the_gate_can_be_switched_off(version, reviewer, tenant):
-    services.registry_config_update(
-        tenant=tenant, actor=Actor.for_user(reviewer), changes={"require_eval_pass": False}
+def test_switching_the_gate_off_waits_for_a_second_reviewer(
+    version, reviewer, second_reviewer, tenant
+):
+    outcome = services.registry_config_update(
+        tenant=tenant,
+        actor=Actor.for_user(reviewer),
+        changes={"require_eval_pass": False},
+        reason="promote without an evaluation this once",
     )
+    with pytest.raises(TransitionConflict):
+        services.calibrator_promote(
+            version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+        )
+    settings_change_approve(change=outcome.change, user=second_reviewer, reason="agreed")
 
     promoted = services.calibrator_promote(
         version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from governance.errors import Forbidden, TransitionConflict, ValidationFailed
-from governance.models import GoLiveState, LedgerEntry, RiskPolicy, RiskReservation
+from governance.models import CharterPolicy, GoLiveState, LedgerEntry, RiskPolicy, RiskReservation
 from governance.services import levers
 from governance.services.ledger import Actor
 from tests.factories.levers import (
@@ -12,6 +12,7 @@ from tests.factories.levers import (
     GoLiveStateFactory,
     RiskPolicyFactory,
 )
+from tests.factories.settings import arrange_setting
 
 pytestmark = pytest.mark.django_db
 
@@ -239,10 +240,24 @@ def test_throttle_disables_and_writes_the_ledger(tenant):
     assert entry.payload["was_enabled"] is True
 
 
-def test_a_machine_cannot_change_a_risk_policy(tenant, token_actor):
-    with pytest.raises(Forbidden):
-        levers.risk_policy_upsert(tenant=tenant, engine="X", actor=token_actor, enabled=True)
+def test_a_machine_enabling_a_risk_policy_only_requests_it(tenant, token_actor):
+    outcome = levers.risk_policy_upsert(
+        tenant=tenant, engine="X", actor=token_actor, reason="ready", enabled=True
+    )
+
+    assert outcome.pending and outcome.change.loosened == ["enabled"]
     assert not RiskPolicy.objects.exists()
+
+
+def test_a_machine_may_tighten_a_risk_policy_at_once(tenant, token_actor):
+    RiskPolicyFactory(tenant=tenant, engine="X", enabled=True, max_daily_exposure=Decimal(100))
+
+    outcome = levers.risk_policy_upsert(
+        tenant=tenant, engine="X", actor=token_actor, max_daily_exposure=Decimal(50)
+    )
+
+    assert outcome.applied.max_daily_exposure == Decimal(50)
+    assert outcome.applied.changed_by == token_actor.label
 
 
 # API ----------------------------------------------------------------------------------------
@@ -346,16 +361,14 @@ def test_a_domain_without_charter_is_not_eligible(tenant):
     assert report["unmet"][0]["condition"] == "no_charter"
 
 
-def test_trials_eligibility_and_scorecard_over_the_api(api, reviewer_api, tenant):
-    charter = reviewer_api.post(
-        "/api/governance/heimdall/policies",
-        {
-            "domain": "BUYER_MATCH",
-            "min_confidence_prod": 0.7,
-            "min_sandbox_trials": 2,
-            "min_success_rate": 0.5,
-        },
-        format="json",
+def test_trials_eligibility_and_scorecard_over_the_api(api, tenant):
+    arrange_setting(
+        tenant=tenant,
+        setting="charter_policy",
+        target="BUYER_MATCH",
+        min_confidence_prod=0.7,
+        min_sandbox_trials=2,
+        min_success_rate=0.5,
     )
     for success in (True, False, True):
         assert (
@@ -372,18 +385,19 @@ def test_trials_eligibility_and_scorecard_over_the_api(api, reviewer_api, tenant
     )
     scorecard = api.get("/api/governance/heimdall/scorecard/today")
 
-    assert charter.status_code == 200
     assert eligible.json()["eligible"] is True
     row = scorecard.json()["domains"][0]
     assert (row["domain"], row["trials_today"], row["successes_today"]) == ("BUYER_MATCH", 3, 2)
     assert row["prod_eligible_at_min_confidence"] is True
 
 
-def test_a_machine_cannot_change_the_charter(api):
+def test_a_machine_lowering_the_charter_only_requests_it(api, tenant):
     response = api.post(
         "/api/governance/heimdall/policies",
-        {"domain": "X", "min_sandbox_trials": 0},
+        {"domain": "X", "min_sandbox_trials": 0, "reason": "fewer trials"},
         format="json",
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 202, response.json()
+    assert response.json()["loosened"] == ["min_sandbox_trials"]
+    assert not CharterPolicy.objects.filter(tenant=tenant).exists()

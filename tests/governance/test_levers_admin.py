@@ -65,7 +65,7 @@ def test_a_viewer_cannot_press_the_buttons(viewer, tenant):
     assert not GoLiveState.objects.get(pk=state.pk).kill_switch_engaged
 
 
-def test_re_enabling_a_throttled_risk_policy_in_the_admin_goes_through_the_service(
+def test_re_enabling_a_throttled_risk_policy_in_the_admin_requests_a_second_reviewer(
     admin_client_for, tenant
 ):
     policy = RiskPolicyFactory(tenant=tenant, enabled=False)
@@ -75,5 +75,6 @@ def test_re_enabling_a_throttled_risk_policy_in_the_admin_goes_through_the_servi
         {"action": "enable_selected", "_selected_action": [policy.pk]},
     )
 
-    assert RiskPolicy.objects.get(pk=policy.pk).enabled
-    assert LedgerEntry.objects.get(tenant=tenant, kind="risk_policy.changed").actor == "user:rita"
+    assert not RiskPolicy.objects.get(pk=policy.pk).enabled
+    requested = LedgerEntry.objects.get(tenant=tenant, kind="settings.change_requested")
+    assert requested.actor == "user:rita" and requested.payload["loosened"] == ["enabled"]

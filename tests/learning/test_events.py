@@ -18,6 +18,7 @@ from governance.services.ledger import Actor
 from learning.models import LearningEvent
 from learning.services import events as services
 from tests.factories.events import SOURCE, T0, record_trades, signal_pairs, trades
+from tests.factories.settings import arrange_setting
 from tripwire.services import drift as drift_services
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -79,8 +80,8 @@ def test_one_bad_event_stores_nothing_and_is_named(tenant):
 
 @pytest.mark.django_db
 def test_an_event_of_a_switched_off_family_is_refused_with_the_reason(tenant):
-    services.learning_config_update(
-        tenant=tenant, actor=Actor.system("test"), changes={"collect_executions": False}
+    arrange_setting(
+        tenant=tenant, setting="learning_config", target="engine", collect_executions=False
     )
 
     with pytest.raises(ValidationFailed) as caught:
@@ -262,8 +263,11 @@ def test_the_calibrated_report_uses_the_production_calibrator(tenant, reviewer):
         dispatch=False,
     )
     version = registry_services.training_job_run(job_id=job.pk).model_version
-    registry_services.registry_config_update(
-        tenant=tenant, actor=Actor.system("test"), changes={"require_eval_pass": False}
+    arrange_setting(
+        tenant=tenant,
+        setting="calibrator_registry_config",
+        target="registry",
+        require_eval_pass=False,
     )
     registry_services.calibrator_promote(
         version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"
@@ -300,9 +304,7 @@ def test_the_report_command_prints_and_records(tenant):
 
 @pytest.mark.django_db
 def test_retention_prunes_only_what_is_past_it_and_only_once(tenant, other_tenant):
-    services.learning_config_update(
-        tenant=tenant, actor=Actor.system("test"), changes={"retention_days": 30}
-    )
+    arrange_setting(tenant=tenant, setting="learning_config", target="engine", retention_days=30)
     services.events_record(tenant=tenant, items=[_event()], now=NOW - dt.timedelta(days=31))
     services.events_record(tenant=tenant, items=[_event()], now=NOW - dt.timedelta(days=29))
     services.events_record(tenant=other_tenant, items=[_event()], now=NOW - dt.timedelta(days=31))

@@ -6,6 +6,7 @@ import pytest
 
 from learning.models import LearningEvent
 from tests.factories.events import record_trades, trade_events, trades
+from tests.factories.settings import arrange_setting
 
 
 @pytest.mark.django_db
@@ -93,17 +94,36 @@ def test_another_tenants_events_are_invisible(api, other_tenant):
 
 
 @pytest.mark.django_db
-def test_settings_are_read_by_machines_and_changed_by_reviewers(api, reviewer_api):
+def test_switching_collection_off_is_requested_and_applies_once_a_second_reviewer_approves(
+    api, api_as, second_reviewer
+):
     assert api.get("/api/learning/config").json()["collect_signals"] is True
-    refused = api.patch("/api/learning/config", {"collect_signals": False}, format="json")
-    changed = reviewer_api.patch("/api/learning/config", {"collect_signals": False}, format="json")
+    body = {"collect_signals": False, "reason": "signals are noise this week"}
+    requested = api.patch("/api/learning/config", body, format="json")
     event = trade_events(trades(1))[0]
+    still_collected = api.post("/api/learning/events", event, format="json")
+    change_id = requested.json()["change_requests"][0]["id"]
+    approved = api_as(second_reviewer).post(
+        f"/api/governance/settings-changes/{change_id}/approve/", {"reason": "agreed"}
+    )
     blocked = api.post("/api/learning/events", event, format="json")
 
-    assert refused.status_code == 403
-    assert changed.status_code == 200 and changed.json()["collect_signals"] is False
+    assert requested.status_code == 202
+    assert requested.json()["config"]["collect_signals"] is True
+    assert still_collected.status_code == 201
+    assert approved.status_code == 200 and approved.json()["state"] == "APPLIED"
+    assert api.get("/api/learning/config").json()["collect_signals"] is False
     assert blocked.status_code == 400
     assert "collect_signals is off" in blocked.json()["event_type"][0]
+
+
+@pytest.mark.django_db
+def test_a_machine_may_switch_collection_back_on_at_once(api, tenant):
+    arrange_setting(tenant=tenant, setting="learning_config", target="engine", collect_risk=False)
+
+    response = api.patch("/api/learning/config", {"collect_risk": True}, format="json")
+
+    assert response.status_code == 200 and response.json()["collect_risk"] is True
 
 
 @pytest.mark.django_db

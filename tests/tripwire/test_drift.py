@@ -13,6 +13,7 @@ from governance.errors import Forbidden, NotFound, TransitionConflict
 from governance.models import Checkpoint, CheckpointPriority, CheckpointState
 from governance.services.ledger import Actor
 from tests.factories.events import signal_pairs
+from tests.factories.settings import arrange_setting
 from tripwire.models import DriftAlert, DriftAlertState
 from tripwire.services import drift as services
 
@@ -28,7 +29,7 @@ def baseline(tenant):
         metrics=SEED_BASELINE,
         actor=Actor.system("test"),
         now=NOW,
-    )
+    ).applied
 
 
 def _check(tenant, current, **kwargs):
@@ -140,8 +141,11 @@ def test_a_per_model_threshold_overrides_the_tenants(tenant):
 
 @pytest.mark.django_db
 def test_disabled_drift_detection_raises_nothing(tenant, baseline):
-    registry_services.registry_config_update(
-        tenant=tenant, actor=Actor.system("test"), changes={"enable_drift_detection": False}
+    arrange_setting(
+        tenant=tenant,
+        setting="calibrator_registry_config",
+        target="registry",
+        enable_drift_detection=False,
     )
 
     result = _check(tenant, {"accuracy": 0.5})
@@ -172,8 +176,11 @@ def test_the_beat_check_measures_production_calibrators(tenant, reviewer):
         dispatch=False,
     )
     version = registry_services.training_job_run(job_id=job.pk).model_version
-    registry_services.registry_config_update(
-        tenant=tenant, actor=Actor.for_user(reviewer), changes={"require_eval_pass": False}
+    arrange_setting(
+        tenant=tenant,
+        setting="calibrator_registry_config",
+        target="registry",
+        require_eval_pass=False,
     )
     registry_services.calibrator_promote(
         version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="passed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from governance.models import Checkpoint
+from tripwire.models import DriftBaseline
 
 
 @pytest.mark.django_db
@@ -72,3 +73,65 @@ def test_odd_metric_names_and_extreme_values_are_handled(api):
     assert nul.status_code == 400
     assert extreme.status_code == 200
     assert extreme.json()["changes"][0]["change_pct"] == 1e12
+
+
+# Finding 4 of issue 13: a machine could reset its own drift baseline and threshold. ----------
+
+BASELINES = "/api/tripwire/drift/baselines/"
+
+
+@pytest.mark.django_db
+def test_a_machine_resetting_its_drift_threshold_only_requests_it(api, tenant):
+    first = api.post(
+        BASELINES, {"model": "confidence_calibrator", "metrics": {"accuracy": 0.82}}, format="json"
+    )
+
+    reset = api.post(
+        BASELINES,
+        {
+            "model": "confidence_calibrator",
+            "metrics": {"accuracy": 0.82},
+            "threshold_pct": 100000,
+            "reason": "alerts are noise",
+        },
+        format="json",
+    )
+
+    assert first.status_code == 201
+    assert reset.status_code == 202, reset.json()
+    assert reset.json()["loosened"] == ["threshold_pct"]
+    assert DriftBaseline.objects.get(tenant=tenant).threshold_pct is None
+    assert Checkpoint.objects.filter(checkpoint_type="settings_change", state="PENDING").exists()
+
+
+@pytest.mark.django_db
+def test_a_machine_replacing_its_baseline_only_requests_it(api, tenant):
+    api.post(
+        BASELINES, {"model": "confidence_calibrator", "metrics": {"accuracy": 0.82}}, format="json"
+    )
+
+    reset = api.post(
+        BASELINES,
+        {"model": "confidence_calibrator", "metrics": {"accuracy": 0.55}, "reason": "new normal"},
+        format="json",
+    )
+
+    assert reset.status_code == 202 and reset.json()["loosened"] == ["metrics"]
+    assert DriftBaseline.objects.get(tenant=tenant).metrics == {"accuracy": 0.82}
+
+
+@pytest.mark.django_db
+def test_a_machine_may_lower_its_drift_threshold_at_once(api, tenant):
+    api.post(
+        BASELINES,
+        {"model": "m", "metrics": {"accuracy": 0.82}, "threshold_pct": 0.2},
+        format="json",
+    )
+
+    lowered = api.post(
+        BASELINES,
+        {"model": "m", "metrics": {"accuracy": 0.82}, "threshold_pct": 0.05},
+        format="json",
+    )
+
+    assert lowered.status_code == 201 and lowered.json()["threshold_pct"] == 0.05

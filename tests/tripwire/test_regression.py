@@ -2,7 +2,15 @@ import datetime as dt
 
 import pytest
 
-from governance.models import Checkpoint, CheckpointState, GoLiveState, LedgerEntry, RiskPolicy
+from governance.kernel.settings import settings_change_approve
+from governance.models import (
+    Checkpoint,
+    CheckpointState,
+    GoLiveState,
+    LedgerEntry,
+    RiskPolicy,
+    SettingsChange,
+)
 from governance.selectors import active_config
 from governance.services import versions as version_services
 from governance.services.ledger import Actor
@@ -217,26 +225,32 @@ def test_a_triggered_policy_does_not_fire_again_until_acknowledged(tenant, revie
     assert LedgerEntry.objects.filter(tenant=tenant, kind="tripwire.triggered").count() == 2
 
 
-@pytest.mark.parametrize(
-    ("reenable", "enabled_after"),
-    [
-        pytest.param(False, False, id="acknowledge-keeps-the-throttle"),
-        pytest.param(True, True, id="acknowledge-re-enables-when-asked"),
-    ],
-)
-def test_acknowledge_re_enables_the_throttled_policy_only_when_asked(
-    tenant, reviewer, reenable, enabled_after
-):
+def test_acknowledging_keeps_the_throttle_unless_asked(tenant, reviewer):
     policy = RegressionPolicyFactory(tenant=tenant, window_events=20, baseline_events=100)
     RiskPolicyFactory(tenant=tenant, engine="WHOLESALE", enabled=True)
     now = _window(tenant, baseline_ok=100, baseline_bad=0, current_ok=10, current_bad=10)
     regression_evaluate(policy=policy, now=now)
 
-    regression_acknowledge(
-        policy=policy, user=reviewer, reason="fixed", reenable_risk_policy=reenable
-    )
+    regression_acknowledge(policy=policy, user=reviewer, reason="fixed", reenable_risk_policy=False)
 
-    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is enabled_after
+    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is False
+    assert not SettingsChange.objects.filter(tenant=tenant).exists()
+
+
+def test_re_enabling_on_acknowledge_waits_for_a_second_reviewer(tenant, reviewer, second_reviewer):
+    policy = RegressionPolicyFactory(tenant=tenant, window_events=20, baseline_events=100)
+    RiskPolicyFactory(tenant=tenant, engine="WHOLESALE", enabled=True)
+    now = _window(tenant, baseline_ok=100, baseline_bad=0, current_ok=10, current_bad=10)
+    regression_evaluate(policy=policy, now=now)
+
+    regression_acknowledge(policy=policy, user=reviewer, reason="fixed", reenable_risk_policy=True)
+
+    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is False
+    change = SettingsChange.objects.get(tenant=tenant, setting="risk_policy", target="WHOLESALE")
+    acknowledged = LedgerEntry.objects.get(tenant=tenant, kind="tripwire.acknowledged")
+    assert acknowledged.payload["risk_policy_change_request"] == change.pk
+    settings_change_approve(change=change, user=second_reviewer, reason="the model is retrained")
+    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is True
 
 
 def test_acknowledging_is_a_reviewers_act(tenant, viewer):

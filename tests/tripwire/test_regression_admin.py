@@ -44,6 +44,7 @@ def test_the_admin_saves_policies_through_the_service(reviewer, tenant):
         "significance_level": "",
         "tiers": "[]",
         "consecutive_breaches": 1,
+        "change_reason": "arm the tripwire",
     }
 
     response = client.post(f"/admin/tripwire/regressionpolicy/{policy.pk}/change/", form)

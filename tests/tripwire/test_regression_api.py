@@ -1,8 +1,10 @@
+import json
+
 import pytest
 
-from governance.models import RiskPolicy
+from governance.models import Checkpoint, CheckpointState, LedgerEntry, RiskPolicy, SettingsChange
 from tests.factories.levers import RegressionPolicyFactory, RiskPolicyFactory, kpi_events
-from tripwire.models import KPIEvent, RegressionState
+from tripwire.models import KPIEvent, RegressionPolicy, RegressionState
 
 pytestmark = pytest.mark.django_db
 
@@ -189,5 +191,127 @@ def test_a_machine_cannot_acknowledge_but_a_reviewer_can(api, reviewer_api, tena
     assert refused.status_code == 403
     assert accepted.status_code == 200 and accepted.json()["acknowledged_by"] == "rita"
     assert again.status_code == 409 and again.json()["current_state"] == "ok"
-    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is True
+    # Re-enabling loosens the risk policy: it waits for a second reviewer.
+    assert RiskPolicy.objects.get(tenant=tenant, engine="WHOLESALE").enabled is False
+    assert SettingsChange.objects.get(tenant=tenant, setting="risk_policy").state == "PENDING"
     assert not RegressionState.objects.get(policy=policy).triggered
+
+
+# Finding 4 of issue 13: a machine could disarm the tripwire that guards it. --------------------
+
+UPSERT = "/api/governance/regression/policies/upsert"
+
+
+@pytest.mark.parametrize(
+    "loosening",
+    [
+        pytest.param({"enabled": False}, id="disable"),
+        pytest.param({"max_drop_fraction": 1.0, "action": "NOTIFY"}, id="max-drop-1-and-notify"),
+        pytest.param({"action": "NOTIFY"}, id="weaker-action"),
+        pytest.param({"consecutive_breaches": 100}, id="more-breaches-before-firing"),
+        pytest.param({"significance_level": 0.0001}, id="a-significance-bar"),
+    ],
+)
+def test_a_machine_loosening_its_tripwire_only_requests_it(api, tenant, loosening):
+    policy = RegressionPolicyFactory(tenant=tenant, enabled=True, action="KILL_SWITCH")
+
+    response = api.post(
+        UPSERT,
+        {"domain": "WHOLESALE", "metric": "contract_rate", **loosening, "reason": "noisy"},
+        format="json",
+    )
+
+    assert response.status_code == 202, response.json()
+    assert response.json()["state"] == "PENDING"
+    assert set(response.json()["loosened"]) == set(loosening)
+    unchanged = RegressionPolicy.objects.get(pk=policy.pk)
+    assert (unchanged.enabled, unchanged.action, unchanged.max_drop_fraction) == (
+        True,
+        "KILL_SWITCH",
+        0.2,
+    )
+    checkpoint = Checkpoint.objects.get(tenant=tenant, checkpoint_type="settings_change")
+    assert checkpoint.state == CheckpointState.PENDING and checkpoint.blocking
+
+
+def test_a_loosening_without_a_reason_is_refused_and_nothing_changes(api, tenant):
+    RegressionPolicyFactory(tenant=tenant, enabled=True)
+
+    response = api.post(
+        UPSERT, {"domain": "WHOLESALE", "metric": "contract_rate", "enabled": False}, format="json"
+    )
+
+    assert response.status_code == 400 and "reason" in response.json()
+    assert RegressionPolicy.objects.get(tenant=tenant).enabled is True
+    assert not SettingsChange.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "tightening",
+    [
+        pytest.param({"enabled": True}, id="enable"),
+        pytest.param({"max_drop_fraction": 0.1}, id="lower-max-drop"),
+        pytest.param({"action": "KILL_SWITCH"}, id="stronger-action"),
+        pytest.param(
+            {"tiers": [{"min_drop": 0.5, "action": "KILL_SWITCH"}]}, id="add-an-escalation"
+        ),
+    ],
+)
+def test_a_machine_tightening_its_tripwire_applies_at_once(api, tenant, tightening):
+    RegressionPolicyFactory(tenant=tenant, enabled=False, action="THROTTLE")
+
+    response = api.post(
+        UPSERT, {"domain": "WHOLESALE", "metric": "contract_rate", **tightening}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert {key: response.json()[key] for key in tightening} == tightening
+    entry = LedgerEntry.objects.get(tenant=tenant, kind="settings.changed")
+    assert entry.actor == "token:machine"
+
+
+def test_a_client_supplied_changed_by_is_never_written(api, tenant):
+    RegressionPolicyFactory(tenant=tenant, enabled=False)
+
+    applied = api.post(
+        UPSERT,
+        {
+            "domain": "WHOLESALE",
+            "metric": "contract_rate",
+            "enabled": True,
+            "changed_by": "user:reviewer",
+        },
+        format="json",
+    )
+    requested = api.post(
+        UPSERT,
+        {
+            "domain": "WHOLESALE",
+            "metric": "contract_rate",
+            "enabled": False,
+            "reason": "noisy",
+            "changed_by": "user:reviewer",
+        },
+        format="json",
+    )
+
+    assert (applied.status_code, requested.status_code) == (200, 202)
+    assert applied.json()["changed_by"] == "token:machine"
+    entries = LedgerEntry.objects.filter(tenant=tenant).exclude(kind="token.created")
+    assert entries.exists()
+    assert all("user:reviewer" not in json.dumps(e.payload) for e in entries)
+    assert {e.actor for e in entries} == {"token:machine"}
+    assert SettingsChange.objects.get().requested_by_label == "token:machine"
+
+
+def test_a_viewer_cannot_change_a_tripwire_even_by_asking(api_as, viewer, tenant):
+    RegressionPolicyFactory(tenant=tenant, enabled=False)
+
+    response = api_as(viewer).post(
+        UPSERT,
+        {"domain": "WHOLESALE", "metric": "contract_rate", "enabled": True},
+        format="json",
+    )
+
+    assert response.status_code == 403
+    assert RegressionPolicy.objects.get(tenant=tenant).enabled is False

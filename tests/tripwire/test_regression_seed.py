@@ -59,6 +59,29 @@ def human(live_server, default_tenant, make_reviewer):
     return Http(live_server.url, raw)
 
 
+@pytest.fixture
+def second_human(live_server, default_tenant, make_reviewer):
+    """Another reviewer: enabling a risk policy loosens it, so it needs a second person."""
+    user = make_reviewer("remy", for_tenant=default_tenant)
+    _, raw = api_token_create(
+        tenant=default_tenant, name="remy", user=user, actor=Actor.system("test")
+    )
+    return Http(live_server.url, raw)
+
+
+def _enable_risk_policy(human, second_human, body):
+    status, change = human(
+        "POST", "/api/governance/risk/policies", json_body={**body, "reason": "launch"}
+    )
+    assert status == 202, change
+    status, decided = second_human(
+        "POST",
+        f"/api/governance/settings-changes/{change['id']}/approve/",
+        json_body={"reason": "agreed"},
+    )
+    assert status == 200 and decided["state"] == "APPLIED", decided
+
+
 def _record(machine, domain, metric, outcomes):
     for outcome in outcomes:
         status, body = machine(
@@ -69,7 +92,7 @@ def _record(machine, domain, metric, outcomes):
         assert status == 201, body
 
 
-def test_seed_steps_one_to_six_throttle_wholesale(machine, human):
+def test_seed_steps_one_to_six_throttle_wholesale(machine, human, second_human):
     # Steps 1-2: the migration seeded the four default policies, all disabled.
     status, policies = machine("GET", "/api/governance/regression/policies")
     assert status == 200
@@ -82,13 +105,11 @@ def test_seed_steps_one_to_six_throttle_wholesale(machine, human):
     status, states = machine("GET", "/api/governance/regression/state")
     assert status == 200 and all(not s["triggered"] for s in states)
 
-    # A governed engine with an enabled risk policy, and go-live enabled by a reviewer.
-    status, _ = human(
-        "POST",
-        "/api/governance/risk/policies",
-        json_body={"engine": "WHOLESALE", "enabled": True, "max_daily_exposure": "100000"},
+    # A governed engine with an enabled risk policy (two reviewers: enabling loosens it), and
+    # go-live enabled by a reviewer.
+    _enable_risk_policy(
+        human, second_human, {"engine": "WHOLESALE", "enabled": True, "max_daily_exposure": "1e5"}
     )
-    assert status == 200
     status, _ = human("POST", "/api/governance/go-live/enable", json_body={"reason": "launch"})
     assert status == 200
 
@@ -99,6 +120,8 @@ def test_seed_steps_one_to_six_throttle_wholesale(machine, human):
     _record(machine, "WHOLESALE", "contract_rate", [{"success": False}] * 13)
 
     # Step 4: enable the policy (JSON) and evaluate (form-encoded, as the seed's curl).
+    # Enabling a tripwire tightens it, so the machine's request applies at once; the seed's
+    # changed_by is accepted and ignored (the policy names the token).
     status, policy = machine(
         "POST",
         "/api/governance/regression/policies/upsert",
@@ -110,6 +133,7 @@ def test_seed_steps_one_to_six_throttle_wholesale(machine, human):
         },
     )
     assert status == 200 and policy["enabled"] is True
+    assert policy["changed_by"].startswith("token:")
     status, state = machine(
         "POST",
         "/api/governance/regression/evaluate",
@@ -145,9 +169,9 @@ def test_seed_steps_one_to_six_throttle_wholesale(machine, human):
     assert status == 200 and "domains" in scorecard
 
 
-def test_seed_kill_switch_variant_blocks_prod_exec_and_reservations(machine, human):
+def test_seed_kill_switch_variant_blocks_prod_exec_and_reservations(machine, human, second_human):
     human("POST", "/api/governance/go-live/enable", json_body={"reason": "launch"})
-    human("POST", "/api/governance/risk/policies", json_body={"engine": "CAPITAL", "enabled": True})
+    _enable_risk_policy(human, second_human, {"engine": "CAPITAL", "enabled": True})
     status, _ = machine(
         "GET", "/api/governance/go-live/state", headers={"X-Execution-Class": "PROD_EXEC"}
     )

@@ -10,27 +10,40 @@ from governance.admin.base import (
     has_reviewer_perm,
     run_bulk_service,
 )
+from governance.admin.settings import GovernedSettingsAdminMixin, SettingsChangeForm
 from governance.services.ledger import Actor
 from tripwire.models import DriftAlert, DriftAlertState, DriftBaseline
 from tripwire.services import drift as services
 
 
+class DriftBaselineForm(SettingsChangeForm):
+    class Meta:
+        model = DriftBaseline
+        fields = ["tenant", "model_name", "metrics", "threshold_pct", "window_days", "min_samples"]
+
+
 @admin.register(DriftBaseline)
-class DriftBaselineAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class DriftBaselineAdmin(GovernedSettingsAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+    form = DriftBaselineForm
     list_display = ["model_name", "tenant", "metrics", "threshold_pct", "set_at", "last_checked_at"]
     list_filter = ["tenant"]
     list_select_related = ["tenant"]
     readonly_fields = ["set_at", "set_by_label", "last_checked_at"]
 
-    def save_model(self, request, obj, form, change):
-        services.drift_set_baseline(
-            tenant=obj.tenant,
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "model_name"] if obj is not None else fields
+
+    def save_setting(self, request, obj, data, reason):
+        return services.drift_set_baseline(
+            tenant=obj.tenant_id,
             model_name=obj.model_name,
-            metrics=obj.metrics,
-            threshold_pct=obj.threshold_pct,
-            window_days=obj.window_days,
-            min_samples=obj.min_samples,
+            metrics=data.get("metrics", obj.metrics),
+            threshold_pct=data.get("threshold_pct", obj.threshold_pct),
+            window_days=data.get("window_days", obj.window_days),
+            min_samples=data.get("min_samples", obj.min_samples),
             actor=Actor.for_user(request.user),
+            reason=reason,
         )
 
 

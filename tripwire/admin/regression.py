@@ -11,7 +11,7 @@ from django.urls import path
 
 from governance.admin.base import TenantScopedAdminMixin, has_reviewer_perm
 from governance.admin.levers import ReadOnlyMixin, buttons, reason_action_view
-from governance.errors import DomainError
+from governance.admin.settings import GovernedSettingsAdminMixin, SettingsChangeForm
 from governance.services.ledger import Actor
 from tripwire.models import KPIEvent, RegressionPolicy, RegressionState
 from tripwire.services import regression as services
@@ -26,7 +26,7 @@ class AcknowledgeForm(forms.Form):
     )
 
 
-class RegressionPolicyForm(forms.ModelForm):
+class RegressionPolicyForm(SettingsChangeForm):
     class Meta:
         model = RegressionPolicy
         fields = [
@@ -48,7 +48,7 @@ class RegressionPolicyForm(forms.ModelForm):
 
 
 @admin.register(RegressionPolicy)
-class RegressionPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class RegressionPolicyAdmin(GovernedSettingsAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     form = RegressionPolicyForm
     list_display = [
         "__str__",
@@ -139,22 +139,15 @@ class RegressionPolicyAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return format_html("{}<br>{}", parts, buttons(obj, [("acknowledge", "Acknowledge")]))
         return parts
 
-    def save_model(self, request, obj, form, change):
-        data = dict(form.cleaned_data)
-        tenant = data.pop("tenant", None) or obj.tenant
-        domain, metric = data.pop("domain", obj.domain), data.pop("metric", obj.metric)
-        try:
-            saved = services.regression_policy_upsert(
-                tenant=tenant,
-                domain=domain,
-                metric=metric,
-                actor=Actor.for_user(request.user),
-                **{k: v for k, v in data.items() if k in services.POLICY_FIELDS},
-            )
-        except DomainError as exc:
-            self.message_user(request, f"not saved: {getattr(exc, 'errors', exc)}", messages.ERROR)
-            return
-        obj.pk = saved.pk
+    def save_setting(self, request, obj, data, reason):
+        return services.regression_policy_upsert(
+            tenant=obj.tenant_id,
+            domain=obj.domain,
+            metric=obj.metric,
+            actor=Actor.for_user(request.user),
+            reason=reason,
+            **{k: v for k, v in data.items() if k in services.POLICY_FIELDS},
+        )
 
     @admin.action(description="Evaluate the selected policies now")
     def evaluate_now(self, request, queryset):

@@ -14,6 +14,13 @@ class DriftBaselineInSerializer(StrictSerializer):
     threshold_pct = serializers.FloatField(min_value=0.0001, required=False, allow_null=True)
     window_days = serializers.IntegerField(min_value=1, max_value=365, required=False)
     min_samples = serializers.IntegerField(min_value=1, required=False)
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        default="",
+        help_text="Why; required when the change loosens the detector (a reset, a higher "
+        "threshold): it becomes a change request.",
+    )
 
 
 class DriftBaselineSerializer(serializers.ModelSerializer):

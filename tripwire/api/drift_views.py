@@ -8,8 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer, IsReviewer
 from governance.api.serializers_base import ReasonSerializer
+from governance.api.settings_serializers import SettingsChangeSerializer
+from governance.api.settings_views import settings_outcome_response
 from governance.api.tenancy import TenantScopedMixin, request_actor, request_tenant
 from tripwire.api.drift_serializers import (
     DriftAlertSerializer,
@@ -26,22 +28,32 @@ class BaselineViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.Generic
     serializer_class = DriftBaselineSerializer
     queryset = DriftBaseline.objects.order_by("model_name")
 
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsMachineOrReviewer()]
+        return super().get_permissions()
+
     @extend_schema(
         request=DriftBaselineInSerializer,
-        responses={201: DriftBaselineSerializer},
-        description="Set (or replace) a model's baseline metrics (the seed's set_baseline).",
+        responses={201: DriftBaselineSerializer, 202: SettingsChangeSerializer},
+        description="Set (or replace) a model's baseline metrics (the seed's set_baseline). A "
+        "first baseline applies (201); replacing one, or a higher or new threshold, loosens "
+        "the detector and is a change request a second reviewer approves (202).",
     )
     def create(self, request):
         data = DriftBaselineInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        baseline = services.drift_set_baseline(
+        outcome = services.drift_set_baseline(
             tenant=request_tenant(request),
             model_name=values.pop("model"),
             actor=request_actor(request),
             **values,
         )
-        return Response(DriftBaselineSerializer(baseline).data, status=status.HTTP_201_CREATED)
+        response = settings_outcome_response(outcome, DriftBaselineSerializer)
+        if response.status_code == status.HTTP_200_OK:
+            response.status_code = status.HTTP_201_CREATED
+        return response
 
 
 class CheckView(APIView):

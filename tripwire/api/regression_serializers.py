@@ -78,7 +78,24 @@ class RegressionPolicyUpsertSerializer(StrictSerializer):
     )
     tiers = TierSerializer(many=True, required=False)
     consecutive_breaches = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    changed_by = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        default="",
+        help_text="Why; required when the change loosens the tripwire (it becomes a request).",
+    )
+    changed_by = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="Accepted for seed 003's clients and ignored: the ledger and the policy name "
+        "the authenticated identity, never a name the client supplies.",
+    )
+
+    def validate(self, attrs):
+        attrs.pop("changed_by", None)
+        return attrs
 
 
 class RegressionStateSerializer(serializers.ModelSerializer):

@@ -6,7 +6,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api.permissions import IsReviewer
+from governance.api.permissions import IsMachineOrReviewer, IsReviewer
+from governance.api.settings_serializers import SettingsChangeSerializer
+from governance.api.settings_views import settings_outcome_response
 from governance.api.tenancy import request_actor, request_tenant
 from governance.errors import ValidationFailed
 from tripwire.api import regression_serializers as s
@@ -41,17 +43,23 @@ class PoliciesView(APIView):
 
 
 class PolicyUpsertView(APIView):
+    permission_classes = [IsMachineOrReviewer]
+
     @extend_schema(
-        request=s.RegressionPolicyUpsertSerializer, responses=s.RegressionPolicySerializer
+        request=s.RegressionPolicyUpsertSerializer,
+        responses={200: s.RegressionPolicySerializer, 202: SettingsChangeSerializer},
+        description="Create or change a policy. A change that only tightens the tripwire "
+        "applies (200, the policy); one that loosens it (disable, a higher max drop, a weaker "
+        "action...) is a change request a second reviewer approves (202, the request).",
     )
     def post(self, request):
         values = _valid(s.RegressionPolicyUpsertSerializer, request.data)
         if "tiers" in values:
             values["tiers"] = [dict(t) for t in values["tiers"]]
-        policy = services.regression_policy_upsert(
+        outcome = services.regression_policy_upsert(
             tenant=request_tenant(request), actor=request_actor(request), **values
         )
-        return Response(s.RegressionPolicySerializer(policy).data)
+        return settings_outcome_response(outcome, s.RegressionPolicySerializer)
 
 
 class StateView(APIView):

@@ -17,6 +17,7 @@ from calibration.models import CalibratorVersion, ModelStage
 from calibration.services.registry import calibrator_live_metrics, registry_config_for
 from governance.errors import NotFound, ValidationFailed
 from governance.kernel.kinds import LedgerKind
+from governance.kernel.settings import SettingsOutcome
 from governance.kernel.transitions import govern_transition
 from governance.models import Tenant
 from governance.services.checkpoints import (
@@ -24,6 +25,7 @@ from governance.services.checkpoints import (
     checkpoint_open,
 )
 from governance.services.ledger import Actor, ledger_append
+from governance.services.settings import row_values, settings_upsert, validate_row, write_row
 from tripwire.models import DriftAlert, DriftAlertState, DriftBaseline
 
 CHECKPOINT_TYPE = "drift_alert"
@@ -96,53 +98,79 @@ def _metrics(field_name: str, values: Any) -> dict[str, float]:
     return clean
 
 
+BASELINE_FIELDS = ("metrics", "threshold_pct", "window_days", "min_samples")
+
+
+def drift_baseline_read(tenant_id: int, model_name: str) -> dict[str, Any]:
+    row = DriftBaseline.objects.filter(tenant_id=tenant_id, model_name=model_name).first()
+    return row_values(DriftBaseline, row, BASELINE_FIELDS)
+
+
+def drift_baseline_is_new(tenant_id: int, model_name: str) -> bool:
+    return not DriftBaseline.objects.filter(tenant_id=tenant_id, model_name=model_name).exists()
+
+
+def drift_baseline_validate(
+    tenant_id: int, model_name: str, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    lookup = {"tenant_id": tenant_id, "model_name": model_name}
+    return validate_row(DriftBaseline, lookup=lookup, values=values)
+
+
+def drift_baseline_write(
+    tenant_id: int,
+    model_name: str,
+    values: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+    reason: str,
+) -> DriftBaseline:
+    return write_row(
+        DriftBaseline,
+        lookup={"tenant_id": tenant_id, "model_name": model_name},
+        values=values,
+        extra={"set_at": now, "set_by_label": actor.label},
+    )
+
+
 @transaction.atomic
 def drift_set_baseline(
     *,
-    tenant: Tenant,
+    tenant: Tenant | int,
     model_name: str,
     metrics: dict[str, float],
     actor: Actor,
     threshold_pct: float | None = None,
     window_days: int | None = None,
     min_samples: int | None = None,
+    reason: str = "",
     now: dt.datetime | None = None,
-) -> DriftBaseline:
-    now = now or timezone.now()
+) -> SettingsOutcome:
+    """Set a model's baseline, governed like a config: a model's first baseline arms its
+    detector and applies at once; replacing a baseline (a reset), a higher or new threshold
+    override or clearing one loosen, so they wait for a second reviewer (``tripwire.settings_kinds``).
+    ``threshold_pct`` None means the tenant's ``drift_threshold_pct``."""
     metrics = _metrics("metrics", metrics)
     if threshold_pct is not None and not threshold_pct > 0:
         raise ValidationFailed({"threshold_pct": ["must be greater than 0"]})
-    baseline = (
-        DriftBaseline.objects.select_for_update()
-        .filter(tenant=tenant, model_name=model_name)
-        .first()
-    )
-    previous = baseline.metrics if baseline else None
-    if baseline is None:
-        baseline = DriftBaseline(tenant=tenant, model_name=model_name)
-    baseline.metrics = metrics
-    baseline.threshold_pct = threshold_pct
+    values: dict[str, Any] = {"metrics": metrics, "threshold_pct": threshold_pct}
     if window_days is not None:
-        baseline.window_days = window_days
+        values["window_days"] = window_days
     if min_samples is not None:
-        baseline.min_samples = min_samples
-    baseline.set_at = now
-    baseline.set_by_label = actor.label
-    baseline.save()
-    ledger_append(
-        tenant=tenant,
-        kind="drift.baseline_set",
+        values["min_samples"] = min_samples
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    return settings_upsert(
+        tenant=tenant_id,
+        setting="drift_baseline",
+        target=model_name,
+        values=values,
         actor=actor,
-        subject=baseline,
-        payload={
-            "model": model_name,
-            "metrics": metrics,
-            "previous": previous,
-            "threshold_pct": threshold_pct,
-        },
+        reason=reason,
+        find=lambda: DriftBaseline.objects.filter(
+            tenant_id=tenant_id, model_name=model_name
+        ).first(),
         now=now,
     )
-    return baseline
 
 
 def _threshold(baseline: DriftBaseline, config) -> float:

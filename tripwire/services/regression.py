@@ -27,6 +27,7 @@ from django.utils import timezone
 from governance.errors import TransitionConflict, ValidationFailed
 from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
 from governance.kernel.authority import require_human
+from governance.kernel.settings import SettingsOutcome
 from governance.models import CheckpointPriority, CheckpointType, Tenant
 from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
 from governance.services.ledger import Actor, ledger_append
@@ -35,6 +36,7 @@ from governance.services.levers import (
     risk_policy_throttle,
     risk_policy_upsert,
 )
+from governance.services.settings import row_values, settings_upsert, validate_row, write_row
 from governance.services.versions import version_rollback_family
 from tripwire.models import (
     KPIEvent,
@@ -165,6 +167,66 @@ def _validate_ladder(policy: RegressionPolicy) -> dict[str, list[str]]:
     return errors
 
 
+def regression_policy_target(domain: str, metric: str) -> str:
+    """The settings target of a policy: ``WHOLESALE.contract_rate`` (a domain has no dot)."""
+    return f"{domain}.{metric}"
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    domain, _, metric = target.partition(".")
+    return domain, metric
+
+
+def regression_policy_read(tenant_id: int, target: str) -> dict[str, Any]:
+    domain, metric = _split_target(target)
+    row = RegressionPolicy.objects.filter(tenant_id=tenant_id, domain=domain, metric=metric).first()
+    return row_values(RegressionPolicy, row, POLICY_FIELDS)
+
+
+def regression_policy_is_new(tenant_id: int, target: str) -> bool:
+    domain, metric = _split_target(target)
+    return not RegressionPolicy.objects.filter(
+        tenant_id=tenant_id, domain=domain, metric=metric
+    ).exists()
+
+
+def regression_policy_validate(
+    tenant_id: int, target: str, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    domain, metric = _split_target(target)
+    lookup = {"tenant_id": tenant_id, "domain": domain, "metric": metric}
+    errors = validate_row(RegressionPolicy, lookup=lookup, values=values)
+    if errors:
+        return errors
+    policy = RegressionPolicy.objects.filter(**lookup).first() or RegressionPolicy(**lookup)
+    for name, value in values.items():
+        setattr(policy, name, value)
+    return _validate_ladder(policy)
+
+
+def regression_policy_write(
+    tenant_id: int,
+    target: str,
+    values: dict[str, Any],
+    now: dt.datetime,
+    actor: Actor,
+    reason: str,
+) -> RegressionPolicy:
+    domain, metric = _split_target(target)
+    lookup = {"tenant_id": tenant_id, "domain": domain, "metric": metric}
+    policy = write_row(
+        RegressionPolicy,
+        lookup=lookup,
+        values=values,
+        extra={"changed_by": actor.label, "changed_at": now},
+    )
+    state, created = RegressionState.objects.get_or_create(policy=policy)
+    if not created:
+        # New thresholds: the next evaluation must look again even without new events.
+        RegressionState.objects.filter(pk=state.pk).update(last_event_id=None)
+    return policy
+
+
 @transaction.atomic
 def regression_policy_upsert(
     *,
@@ -172,60 +234,37 @@ def regression_policy_upsert(
     domain: str,
     metric: str,
     actor: Actor,
-    changed_by: str = "",
+    reason: str = "",
     now: dt.datetime | None = None,
     **values: Any,
-) -> RegressionPolicy:
-    """Create a policy (defaults for what is not given) or change the given fields."""
-    unknown = set(values) - set(POLICY_FIELDS)
-    if unknown:
-        raise ValidationFailed({name: ["unknown field"] for name in sorted(unknown)})
-    now = now or timezone.now()
-    tenant_id = _tenant_id(tenant)
-    policy = (
-        RegressionPolicy.objects.select_for_update()
-        .filter(tenant_id=tenant_id, domain=domain, metric=metric)
-        .first()
-    )
-    created = policy is None
-    if created:
-        policy = RegressionPolicy(tenant_id=tenant_id, domain=domain, metric=metric)
-    before = None if created else {f: getattr(policy, f) for f in POLICY_FIELDS}
-    for field, value in values.items():
-        setattr(policy, field, value)
-    if policy.tiers is None:
-        policy.tiers = []
-    policy.changed_by, policy.changed_at = actor.label, now
-    try:
-        policy.full_clean(exclude=["tenant"], validate_unique=False)
-    except Exception as exc:
-        if hasattr(exc, "message_dict"):
-            raise ValidationFailed(exc.message_dict) from exc
-        raise
-    errors = _validate_ladder(policy)
+) -> SettingsOutcome:
+    """Create a policy (defaults for what is not given) or change the given fields, governed
+    like a config: enabling the tripwire, a lower max drop or a stronger action apply at once
+    (by a machine too); disabling it, a higher max drop or a weaker action is a change request
+    that a second reviewer approves (``tripwire.settings_kinds`` says which way each field
+    loosens). ``actor`` is the authenticated identity: no client-supplied name is recorded."""
+    errors = {}
+    if not domain or "." in domain:
+        errors["domain"] = ["required, without a dot"]
+    if not metric:
+        errors["metric"] = ["required"]
     if errors:
         raise ValidationFailed(errors)
-    policy.save()
-    state, _ = RegressionState.objects.get_or_create(policy=policy)
-    if not created:
-        # New thresholds: the next evaluation must look again even without new events.
-        RegressionState.objects.filter(pk=state.pk).update(last_event_id=None)
-    after = {f: getattr(policy, f) for f in POLICY_FIELDS}
-    ledger_append(
+    if "tiers" in values and values["tiers"] is None:
+        values["tiers"] = []
+    tenant_id = _tenant_id(tenant)
+    return settings_upsert(
         tenant=tenant_id,
-        kind="regression_policy.created" if created else "regression_policy.changed",
+        setting="regression_policy",
+        target=regression_policy_target(domain, metric),
+        values=values,
         actor=actor,
-        subject=policy,
-        payload={
-            "domain": domain,
-            "metric": metric,
-            "before": before,
-            "after": after,
-            "changed_by": changed_by,
-        },
+        reason=reason,
+        find=lambda: RegressionPolicy.objects.filter(
+            tenant_id=tenant_id, domain=domain, metric=metric
+        ).first(),
         now=now,
     )
-    return policy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,17 +659,20 @@ def regression_acknowledge(
         checkpoint_type=CheckpointType.TRIPWIRE_TRIGGERED,
         now=now,
     )
-    reenabled = False
+    reenabled, reenable_request = False, None
     if reenable_risk_policy and throttled:
-        risk_policy_upsert(
+        # Re-enabling lets the engine act again, so it loosens the risk policy: a change
+        # request that a second reviewer approves, unless the policy is already enabled.
+        outcome = risk_policy_upsert(
             tenant=policy.tenant_id,
             engine=policy.domain,
             actor=actor,
-            reason=f"re-enabled on acknowledging tripwire {policy}: {reason}",
+            reason=f"re-enable on acknowledging tripwire {policy}: {reason}",
             now=now,
             enabled=True,
         )
-        reenabled = True
+        reenabled = outcome.change is None
+        reenable_request = outcome.change.pk if outcome.change else None
     ledger_append(
         tenant=policy.tenant_id,
         kind="tripwire.acknowledged",
@@ -641,6 +683,7 @@ def regression_acknowledge(
             "action_taken": state.action_taken,
             "checkpoints_resolved": resolved,
             "risk_policy_reenabled": reenabled,
+            "risk_policy_change_request": reenable_request,
         },
         now=now,
     )
