@@ -26,19 +26,6 @@ from governance.services.ledger import Actor
 
 pytestmark = pytest.mark.django_db
 
-# Safety settings: their admins save through the settings kernel (tightening applies with a
-# ledger entry, loosening becomes a change request), which another branch delivers.
-SETTINGS_MODELS = {
-    "tripwire.regressionpolicy",
-    "governance.riskpolicy",
-    "governance.charterpolicy",
-    "governance.checkpointconfig",
-    "governance.configfamily",
-    "learning.learningengineconfig",
-    "tripwire.driftbaseline",
-    "calibration.calibratorregistryconfig",
-}
-
 
 def _has_tenant(model) -> bool:
     return any(f.name == "tenant" for f in model._meta.concrete_fields)
@@ -60,17 +47,7 @@ def governed_admins():
     found = []
     for model, _model_admin in sorted(admin.site._registry.items(), key=lambda i: i[0]._meta.label):
         if is_governed(model):
-            label = model._meta.label_lower
-            marks = (
-                [
-                    pytest.mark.xfail(
-                        reason="governed by the settings kernel (branch i13b)", strict=False
-                    )
-                ]
-                if label in SETTINGS_MODELS
-                else []
-            )
-            found.append(pytest.param(model, id=label, marks=marks))
+            found.append(pytest.param(model, id=model._meta.label_lower))
     return found
 
 
@@ -84,6 +61,7 @@ def rows(settings, tenant, reviewer):
     """One row of (nearly) everything: the demo seeds the whole loop for tenant demo; a loop
     run, a drift alert and a pattern outcome add what it does not."""
     from calibration.services.patterns import pattern_outcome_record
+    from governance.services.levers import charter_policy_upsert, risk_policy_upsert
     from learning.services import loop as loop_services
     from tests.factories.loop import activate_version, term_emergence_cases, term_payload
     from tripwire.services.drift import drift_check, drift_set_baseline
@@ -97,6 +75,14 @@ def rows(settings, tenant, reviewer):
     drift_set_baseline(tenant=tenant, model_name="m", metrics={"brier": 0.1}, actor=system)
     drift_check(tenant=tenant, model_name="m", current={"brier": 0.5}, actor=system)
     pattern_outcome_record(tenant=tenant, pattern="p", confidence=0.9, was_correct=True)
+    charter_policy_upsert(
+        tenant=tenant, domain="payments", actor=system, reason="walk", min_confidence_prod=0.99
+    )
+    # Lowering it loosens: a pending settings change to walk too.
+    charter_policy_upsert(
+        tenant=tenant, domain="payments", actor=system, reason="walk", min_confidence_prod=0.5
+    )
+    risk_policy_upsert(tenant=tenant, engine="payments", actor=system, reason="walk", enabled=False)
     # A bare report: in this branch no service writes one yet (the rollback service does).
     version = ConfigVersion.objects.filter(tenant=tenant).first()
     RollbackReport.objects.create(
