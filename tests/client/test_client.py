@@ -12,7 +12,7 @@ import pytest
 
 from calibration.models import Decision
 from governance.benchmarking import serve_wsgi
-from governance.models import RiskReservation
+from governance.models import ConfigVersion, RiskReservation, VersionState
 from governance.services import levers
 from governance.services.ledger import Actor
 from governance.services.versions import version_activate, version_approve, version_register
@@ -71,6 +71,13 @@ class Recording(httpx.BaseTransport):
         return [status for _, path, status in self.calls if path_part in path]
 
 
+def active_scoring(tenant):
+    """Each new version is based on the active one (a stale base does not activate)."""
+    return ConfigVersion.objects.filter(
+        tenant=tenant, family__name="scoring", state=VersionState.ACTIVE
+    ).first()
+
+
 @pytest.fixture
 def activate(tenant, author, reviewer):
     def make(version: str, **payload):
@@ -80,10 +87,11 @@ def activate(tenant, author, reviewer):
             version=version,
             payload=scoring_payload(**payload),
             actor=Actor.for_user(author),
+            base_version=active_scoring(tenant),
             submit=True,
         )
         v = version_approve(version=v, user=reviewer, reason="ok")
-        return version_activate(version=v, user=reviewer, acknowledge_breaking=True)
+        return version_activate(version=v, user=reviewer, acknowledge_breaking=True, reason="ship")
 
     return make
 

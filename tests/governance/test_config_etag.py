@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from governance.models import ConfigVersion, VersionState
 from governance.services.ledger import Actor
 from governance.services.versions import (
     version_activate,
@@ -19,6 +20,13 @@ pytestmark = pytest.mark.django_db
 URL = "/api/governance/config/scoring/active"
 
 
+def active_scoring(tenant):
+    """Each new version is based on the active one (a stale base does not activate)."""
+    return ConfigVersion.objects.filter(
+        tenant=tenant, family__name="scoring", state=VersionState.ACTIVE
+    ).first()
+
+
 @pytest.fixture
 def activate(tenant, author, reviewer, django_capture_on_commit_callbacks):
     def make(version: str, **payload):
@@ -29,10 +37,13 @@ def activate(tenant, author, reviewer, django_capture_on_commit_callbacks):
                 version=version,
                 payload=scoring_payload(**payload),
                 actor=Actor.for_user(author),
+                base_version=active_scoring(tenant),
                 submit=True,
             )
             v = version_approve(version=v, user=reviewer, reason="ok")
-            return version_activate(version=v, user=reviewer, acknowledge_breaking=True)
+            return version_activate(
+                version=v, user=reviewer, acknowledge_breaking=True, reason="ship"
+            )
 
     return make
 
