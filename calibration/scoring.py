@@ -3,12 +3,16 @@ and features. ``score_matrix`` / ``score_many`` score many rows at once (replays
 ``score`` is their one-row twin in plain floats (the runtime endpoint's path, without the
 array set-up), held to identical results by the property tests.
 
+    derived    = derived_features (product, ratio, difference, min, max of two input
+                 features), computed first; missing when an operand is (or a ratio's
+                 divisor is 0); a derived feature is weighted and flagged like any other
     raw        = bias + sum(weight[f] * feature[f])      features in sorted name order
     score      = clip(raw, 0, 1)
     band       = bands[number of thresholds <= score]
     distance   = min |score - threshold|
     confidence = min(1, distance / confidence_margin)
     flags      = rules whose (feature operator value) holds; a missing feature never fires
+                 (``abs>`` etc. compare |feature| with the value)
     escalate   = any flag in escalate_on
     decision   = "ABSTAIN" if confidence < min_confidence else band
 """
@@ -34,7 +38,32 @@ _OPERATORS = {
     "<=": operator.le,
     "==": operator.eq,
     "!=": operator.ne,
+    # Magnitude operators: the closed set a learning-loop "new operator" proposal draws from.
+    "abs>": lambda x, v: abs(x) > v,
+    "abs>=": lambda x, v: abs(x) >= v,
+    "abs<": lambda x, v: abs(x) < v,
+    "abs<=": lambda x, v: abs(x) <= v,
 }
+COMPARISON_OPERATORS = (">", ">=", "<", "<=", "==", "!=")
+MAGNITUDE_OPERATORS = ("abs>", "abs>=", "abs<", "abs<=")
+DERIVED_OPS = ("product", "ratio", "difference", "min", "max")
+
+
+def _derive(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Derived values over operand columns (NaN = missing, and missing propagates); a ratio
+    over 0 is missing. The one-row path calls it with one-element arrays, so both paths
+    perform the same IEEE operations."""
+    if op == "product":
+        return a * b
+    if op == "difference":
+        return a - b
+    if op == "min":
+        return np.minimum(a, b)
+    if op == "max":
+        return np.maximum(a, b)
+    zero = b == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(zero, np.nan, a / np.where(zero, 1.0, b))
 
 
 @dataclass(frozen=True)
@@ -121,9 +150,69 @@ class FeatureMatrix:
 
 
 def features_used(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """The input features a payload reads (derived features' operands, not their names)."""
+    derived = payload.get("derived_features", [])
     names = set(payload["weights"])
     names.update(rule["feature"] for rule in payload.get("flag_rules", []))
+    names.difference_update(item["name"] for item in derived)
+    for item in derived:
+        names.update((item["a"], item["b"]))
     return tuple(sorted(names))
+
+
+def with_derived(payload: Mapping[str, Any], features: FeatureMatrix) -> FeatureMatrix:
+    """``features`` plus the payload's derived feature columns (replacing inputs of the same
+    name), computed from the input columns."""
+    derived = payload.get("derived_features", [])
+    if not derived:
+        return features
+    names = [name for name in features.names if name not in {d["name"] for d in derived}]
+    columns = [features.column(name) for name in names]
+    for item in derived:
+        names.append(item["name"])
+        columns.append(_derive(item["op"], features.column(item["a"]), features.column(item["b"])))
+    n = features.values.shape[0]
+    values = np.column_stack(columns) if columns else np.empty((n, 0))
+    return FeatureMatrix(names=tuple(names), values=values.reshape(n, len(names)))
+
+
+def derived_values(payload: Mapping[str, Any], features: Mapping[str, Any]) -> dict[str, Any]:
+    """One case's features plus its derived features (None when missing)."""
+    derived = payload.get("derived_features", [])
+    if not derived:
+        return dict(features)
+    out = dict(features)
+    for item in derived:
+        a, b = (_present(features.get(item[key])) for key in ("a", "b"))
+        value = _derive(
+            item["op"],
+            np.array([np.nan if a is None else a]),
+            np.array([np.nan if b is None else b]),
+        )[0]
+        out[item["name"]] = None if math.isnan(value) else float(value)
+    return out
+
+
+def scorer_operations(payload: Mapping[str, Any], features: FeatureMatrix) -> np.ndarray:
+    """Primitive operations the scorer performs on each case (a deterministic measure of
+    evaluation cost, unlike wall time): bias 1; per weight a multiply and an add; clip 2;
+    per threshold a comparison and a distance, then the confidence 1 and the abstain test 1;
+    per derived feature two presence tests, plus its operation when both operands are present
+    (a ratio also tests its divisor); per flag rule a presence test, plus its comparison when
+    the feature is present (a magnitude operator also takes the absolute value); one test per
+    escalating flag."""
+    n = features.values.shape[0]
+    thresholds = len(payload["thresholds"])
+    ops = np.full(n, 1 + 2 * len(payload["weights"]) + 2 + 2 * thresholds + 2, dtype=np.int64)
+    for item in payload.get("derived_features", []):
+        both = ~np.isnan(features.column(item["a"])) & ~np.isnan(features.column(item["b"]))
+        ops += 2 + both * (2 if item["op"] == "ratio" else 1)
+    matrix = with_derived(payload, features)
+    for rule in payload.get("flag_rules", []):
+        present = ~np.isnan(matrix.column(rule["feature"]))
+        ops += 1 + present * (2 if rule["operator"] in MAGNITUDE_OPERATORS else 1)
+    ops += len(payload.get("escalate_on", []))
+    return ops
 
 
 def classify_scores(
@@ -143,6 +232,7 @@ def classify_scores(
 
 
 def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchScores:
+    features = with_derived(payload, features)
     n = features.values.shape[0]
     raw = np.full(n, float(payload.get("bias", 0.0)))
     # Accumulate in sorted feature order: the same order for one row and for a million, so
@@ -193,6 +283,7 @@ def score(payload: Mapping[str, Any], features: Mapping[str, Any]) -> ScoreResul
     operations in the same order as ``score_matrix`` (bias, then weights in sorted feature
     order; bisect_right == searchsorted(side="right")), so both give identical results; the
     property tests hold them to it."""
+    features = derived_values(payload, features)
     raw = float(payload.get("bias", 0.0))
     for name in sorted(payload["weights"]):
         value = _present(features.get(name))

@@ -1,7 +1,13 @@
 from rest_framework import serializers
 
 from governance.api.serializers_base import StrictSerializer
-from tripwire.models import MetricKind, RegressionAction, RegressionPolicy, RegressionState
+from tripwire.models import (
+    MetricKind,
+    RegressionAction,
+    RegressionPolicy,
+    RegressionState,
+    SignificanceTest,
+)
 
 
 class KPIEventInSerializer(StrictSerializer):
@@ -52,6 +58,7 @@ class RegressionPolicySerializer(serializers.ModelSerializer):
             "action",
             "rollback_family",
             "significance_level",
+            "significance_test",
             "tiers",
             "consecutive_breaches",
             "changed_by",
@@ -76,6 +83,7 @@ class RegressionPolicyUpsertSerializer(StrictSerializer):
     significance_level = serializers.FloatField(
         min_value=0.0, max_value=1.0, required=False, allow_null=True
     )
+    significance_test = serializers.ChoiceField(choices=SignificanceTest.choices, required=False)
     tiers = TierSerializer(many=True, required=False)
     consecutive_breaches = serializers.IntegerField(min_value=1, max_value=100, required=False)
     changed_by = serializers.CharField(max_length=200, required=False, allow_blank=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -17,6 +18,7 @@ __all__ = [
     "RegressionPolicy",
     "RegressionState",
     "RegressionStatus",
+    "SignificanceTest",
 ]
 
 
@@ -72,6 +74,14 @@ class MetricKind(models.TextChoices):
     VALUE = "value", "mean value (Welch t-test)"
 
 
+class SignificanceTest(models.TextChoices):
+    """The test behind ``significance_level`` for value metrics (success metrics always use
+    the two-proportion z-test)."""
+
+    T_TEST = "t_test", "Welch t-test (means)"
+    MANN_WHITNEY = "mann_whitney", "Mann-Whitney U (ranks; robust to outliers and skew)"
+
+
 class RegressionPolicy(models.Model):
     """When the recent window of a KPI drops too far below its baseline, fire one
     pre-declared action. ``tiers`` adds escalation steps above the base tier
@@ -102,6 +112,9 @@ class RegressionPolicy(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="When set, a breach also needs a one-sided p-value below this level.",
     )
+    significance_test = models.CharField(
+        max_length=16, choices=SignificanceTest.choices, default=SignificanceTest.T_TEST
+    )
     tiers = models.JSONField(default=list, blank=True)
     consecutive_breaches = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
@@ -120,6 +133,15 @@ class RegressionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain}.{self.metric}"
+
+    def clean(self) -> None:
+        if (
+            self.significance_test == SignificanceTest.MANN_WHITNEY
+            and self.kind != MetricKind.VALUE
+        ):
+            raise ValidationError(
+                {"significance_test": "Mann-Whitney U compares values: use it with kind=value"}
+            )
 
     def ladder(self) -> list[tuple[float, str]]:
         """(min_drop, action) from the lowest tier to the highest."""

@@ -5,7 +5,7 @@ Evaluation: current = success share (or mean value) of the newest ``window_event
 baseline = the same over the ``baseline_events`` before them; drop = (baseline - current) /
 |baseline|. A tier is breached when drop > its ``min_drop`` (and, with a significance level,
 the one-sided p-value is below it: two-proportion z-test for success metrics, Welch's t-test
-for values). The highest breached tier fires once ``consecutive_breaches`` evaluations in a row
+or Mann-Whitney U, as the policy's ``significance_test`` says, for values). The highest breached tier fires once ``consecutive_breaches`` evaluations in a row
 breached. A fired policy stays triggered, and fires nothing more, until a reviewer acknowledges
 it; only escalation to a strictly higher tier fires while it waits.
 
@@ -44,8 +44,9 @@ from tripwire.models import (
     RegressionPolicy,
     RegressionState,
     RegressionStatus,
+    SignificanceTest,
 )
-from tripwire.selectors import WindowStats, kpi_window_stats
+from tripwire.selectors import WindowStats, kpi_window_stats, kpi_window_values
 
 MAX_BATCH = 10_000
 DROP_EPSILON = 1e-9
@@ -130,6 +131,7 @@ POLICY_FIELDS = (
     "action",
     "rollback_family",
     "significance_level",
+    "significance_test",
     "tiers",
     "consecutive_breaches",
 )
@@ -252,8 +254,26 @@ def _variance(n: int, total: float, sumsq: float) -> float:
     return max((sumsq - total * total / n) / (n - 1), 0.0)
 
 
-def _p_value(kind: str, w: WindowStats) -> float | None:
-    """One-sided: is the current window worse than the baseline?"""
+def mann_whitney_p_value(*, current: list[float], baseline: list[float]) -> float | None:
+    """One-sided Mann-Whitney U: do current values tend to be lower than the baseline's?
+    Ties (and a constant window) are handled by scipy's tie correction; an all-equal sample
+    pair has no evidence either way (p = 1)."""
+    if len(current) < 1 or len(baseline) < 1:
+        return None
+    if len(set(current) | set(baseline)) == 1:
+        return 1.0
+    result = stats.mannwhitneyu(current, baseline, alternative="less", method="asymptotic")
+    p = float(result.pvalue)
+    return None if math.isnan(p) else p
+
+
+def _p_value(
+    kind: str, w: WindowStats, ranks: tuple[list[float], list[float]] | None = None
+) -> float | None:
+    """One-sided: is the current window worse than the baseline? ``ranks`` (the current and
+    baseline values) selects Mann-Whitney U for a value metric."""
+    if ranks is not None and kind == MetricKind.VALUE:
+        return mann_whitney_p_value(current=ranks[0], baseline=ranks[1])
     n1, n2 = w.n_current, w.n_baseline
     if kind == MetricKind.SUCCESS:
         p1, p2 = w.sum_current / n1, w.sum_baseline / n2
@@ -282,14 +302,44 @@ def _p_value(kind: str, w: WindowStats) -> float | None:
     return None if math.isnan(p) else p
 
 
-def measure(*, kind: str, window: WindowStats, significance: bool) -> Measurement:
+def measure(
+    *,
+    kind: str,
+    window: WindowStats,
+    significance: bool,
+    ranks: tuple[list[float], list[float]] | None = None,
+) -> Measurement:
     current = window.sum_current / window.n_current
     baseline = window.sum_baseline / window.n_baseline
     return Measurement(
         baseline=baseline,
         current=current,
         drop=_drop(baseline, current),
-        p_value=_p_value(kind, window) if significance else None,
+        p_value=_p_value(kind, window, ranks) if significance else None,
+    )
+
+
+def _rank_sample(
+    policy: RegressionPolicy, window: WindowStats, now: dt.datetime
+) -> tuple[list[float], list[float]] | None:
+    """The window's values when the policy tests a value metric with Mann-Whitney U: one more
+    statement bounded by the window, read only when a p-value is needed."""
+    if (
+        policy.significance_level is None
+        or policy.kind != MetricKind.VALUE
+        or policy.significance_test != SignificanceTest.MANN_WHITNEY
+    ):
+        return None
+    return kpi_window_values(
+        tenant_id=policy.tenant_id,
+        domain=policy.domain,
+        metric=policy.metric,
+        kind=policy.kind,
+        window=policy.window_events,
+        baseline=policy.baseline_events,
+        until=now,
+        since=now - dt.timedelta(days=policy.window_days) if policy.window_days else None,
+        newest_id=window.newest_id,
     )
 
 
@@ -397,7 +447,12 @@ def _assess(
             RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.INSUFFICIENT_DATA
         )
         return Assessment(fields=fields, measurement=None, fire=None)
-    m = measure(kind=policy.kind, window=window, significance=policy.significance_level is not None)
+    m = measure(
+        kind=policy.kind,
+        window=window,
+        significance=policy.significance_level is not None,
+        ranks=_rank_sample(policy, window, now),
+    )
     tier = _breached_tier(policy, m)
     streak = 0 if tier is None else state.breach_streak + (1 if fresh else 0)
     fire = (
