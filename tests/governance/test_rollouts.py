@@ -5,7 +5,6 @@ its decisions with the version that produced them, and reports outcomes."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 import pytest
 
@@ -13,65 +12,25 @@ from calibration.selectors import runtime_score
 from calibration.services.pipeline import decisions_record
 from governance.errors import Forbidden, TransitionConflict, ValidationFailed
 from governance.models import Checkpoint, ConfigVersion, LedgerEntry, RolloutState, VersionState
-from governance.services.ledger import Actor
 from governance.services.rollouts import (
     in_candidate_cohort,
     rollout_abort,
     rollout_analyze,
     rollout_cancel,
-    rollout_create,
     rollout_for_runtime,
     rollout_pause,
     rollout_resume,
     rollout_start,
     rollouts_start_due,
 )
-from governance.services.versions import version_approve, version_register
-from tests.factories.loop import activate_version, term_payload
+from tests.factories.rollouts import T0, make_plan, make_versions, uniform
 
 pytestmark = pytest.mark.django_db
-
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-STAGES = [
-    # Enough decisions per cohort for the first stage to see a 10-point drop (power ~0.9).
-    {"percent": 5, "min_duration_seconds": 600, "min_decisions": 200},
-    {"percent": 25, "min_duration_seconds": 600, "min_decisions": 200},
-    {"percent": 50, "min_duration_seconds": 600, "min_decisions": 200},
-    {"percent": 100},
-]
-GUARDS = [{"metric": "success_rate", "max_relative_regression": 0.05}]
 
 
 @pytest.fixture
 def versions(tenant, reviewer):
-    current = activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer, now=T0)
-    candidate = version_register(
-        tenant=tenant,
-        family="scoring",
-        version="1.1.0",
-        payload=term_payload(thresholds=[0.41, 0.7]),
-        base_version=current,
-        actor=Actor.system("pipeline"),
-        submit=True,
-        now=T0,
-    )
-    candidate = version_approve(version=candidate, user=reviewer, reason="looks right", now=T0)
-    return current, candidate
-
-
-def _plan(candidate, **kwargs):
-    return rollout_create(
-        version=candidate,
-        stages=kwargs.pop("stages", STAGES),
-        guards=GUARDS,
-        actor=Actor.system("pipeline"),
-        now=T0,
-        **kwargs,
-    )
-
-
-def _u(key: str) -> float:
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    return make_versions(tenant=tenant, reviewer=reviewer)
 
 
 class System:
@@ -108,7 +67,7 @@ class System:
                     "confidence": 1.0,
                     "config_version": version,
                     "decided_at": at,
-                    "was_correct": _u(client_id)
+                    "was_correct": uniform(client_id)
                     < self.rates["candidate" if candidate else "baseline"],
                 }
             )
@@ -117,7 +76,7 @@ class System:
 
 def test_a_candidate_ten_points_worse_is_aborted_in_the_first_stage(tenant, reviewer, versions):
     current, candidate = versions
-    rollout = rollout_start(rollout=_plan(candidate), user=reviewer, reason="canary", now=T0)
+    rollout = rollout_start(rollout=make_plan(candidate), user=reviewer, reason="canary", now=T0)
     system = System(tenant, baseline_rate=0.8, candidate_rate=0.7)
 
     outcome = None
@@ -145,7 +104,7 @@ def test_a_candidate_ten_points_worse_is_aborted_in_the_first_stage(tenant, revi
 
 def test_an_equal_candidate_advances_through_every_stage_to_active(tenant, reviewer, versions):
     current, candidate = versions
-    rollout = rollout_start(rollout=_plan(candidate), user=reviewer, reason="canary", now=T0)
+    rollout = rollout_start(rollout=make_plan(candidate), user=reviewer, reason="canary", now=T0)
     system = System(tenant, baseline_rate=0.8, candidate_rate=0.8)
     exposure, exposed = [], set()
 
@@ -195,7 +154,7 @@ def test_assignment_is_stable_within_a_stage_and_exposure_only_grows():
 
 def test_a_stage_waits_for_its_minimum_duration_and_counts(tenant, reviewer, versions):
     _, candidate = versions
-    rollout = rollout_start(rollout=_plan(candidate), user=reviewer, reason="canary", now=T0)
+    rollout = rollout_start(rollout=make_plan(candidate), user=reviewer, reason="canary", now=T0)
     System(tenant, baseline_rate=0.8, candidate_rate=0.8).serve(2000, T0 + dt.timedelta(minutes=1))
 
     outcome = rollout_analyze(rollout=rollout, now=T0 + dt.timedelta(minutes=2))
@@ -207,7 +166,7 @@ def test_a_stage_waits_for_its_minimum_duration_and_counts(tenant, reviewer, ver
 
 def test_starting_a_plan_is_a_reviewers_act(tenant, versions, viewer):
     _, candidate = versions
-    plan = _plan(candidate)
+    plan = make_plan(candidate)
 
     with pytest.raises(Forbidden):
         rollout_start(rollout=plan, user=viewer, reason="go", now=T0)
@@ -216,14 +175,14 @@ def test_starting_a_plan_is_a_reviewers_act(tenant, versions, viewer):
 def test_a_plan_needs_an_approved_candidate_and_a_last_stage_at_100(versions):
     current, candidate = versions
     with pytest.raises(TransitionConflict):
-        _plan(current)
+        make_plan(current)
     with pytest.raises(ValidationFailed):
-        _plan(candidate, stages=[{"percent": 5}, {"percent": 50}])
+        make_plan(candidate, stages=[{"percent": 5}, {"percent": 50}])
 
 
 def test_a_reviewer_pauses_resumes_and_aborts_with_a_reason(tenant, reviewer, versions):
     _, candidate = versions
-    rollout = rollout_start(rollout=_plan(candidate), user=reviewer, reason="canary", now=T0)
+    rollout = rollout_start(rollout=make_plan(candidate), user=reviewer, reason="canary", now=T0)
 
     paused = rollout_pause(rollout=rollout, user=reviewer, reason="holiday traffic", now=T0)
     assert paused.state == RolloutState.PAUSED and paused.percent == 5
@@ -238,7 +197,7 @@ def test_a_reviewer_pauses_resumes_and_aborts_with_a_reason(tenant, reviewer, ve
 
 def test_a_scheduled_activation_starts_at_its_time(tenant, reviewer, versions):
     current, candidate = versions
-    plan = _plan(candidate, stages=[{"percent": 100}])
+    plan = make_plan(candidate, stages=[{"percent": 100}])
     at = T0 + dt.timedelta(hours=2)
     scheduled = rollout_start(rollout=plan, user=reviewer, reason="tonight", start_at=at, now=T0)
     assert scheduled.state == RolloutState.SCHEDULED
@@ -258,7 +217,7 @@ def test_a_scheduled_activation_starts_at_its_time(tenant, reviewer, versions):
 
 def test_a_cancelled_scheduled_activation_never_starts(tenant, reviewer, versions):
     _, candidate = versions
-    plan = _plan(candidate, stages=[{"percent": 100}])
+    plan = make_plan(candidate, stages=[{"percent": 100}])
     at = T0 + dt.timedelta(hours=2)
     scheduled = rollout_start(rollout=plan, user=reviewer, reason="tonight", start_at=at, now=T0)
 
