@@ -4,7 +4,7 @@ and deterministic outcomes."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import math
 
 from governance.services.ledger import Actor
 from governance.services.rollouts import rollout_create
@@ -50,5 +50,16 @@ def make_plan(candidate, **kwargs):
     )
 
 
-def uniform(key: str) -> float:
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+class Outcomes:
+    """Exact success rates per cohort, whatever the split: the k-th outcome of a cohort
+    succeeds when floor((k + 1) * rate) > floor(k * rate), so any prefix of n outcomes has
+    round(n * rate) successes (a sampled rate would make a test depend on which cases the
+    hash happens to put in the small cohort)."""
+
+    def __init__(self, **rates: float):
+        self.rates, self.seen = rates, dict.fromkeys(rates, 0)
+
+    def next(self, cohort: str) -> bool:
+        k, rate = self.seen[cohort], self.rates[cohort]
+        self.seen[cohort] = k + 1
+        return math.floor((k + 1) * rate + 1e-9) > math.floor(k * rate + 1e-9)

@@ -23,7 +23,7 @@ from governance.services.rollouts import (
     rollout_start,
     rollouts_start_due,
 )
-from tests.factories.rollouts import T0, make_plan, make_versions, uniform
+from tests.factories.rollouts import T0, Outcomes, make_plan, make_versions
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +38,9 @@ class System:
     and its decision (naming the version used) and outcome are recorded."""
 
     def __init__(self, tenant, *, baseline_rate: float, candidate_rate: float):
-        self.tenant, self.rates = tenant, {"baseline": baseline_rate, "candidate": candidate_rate}
+        self.tenant = tenant
         self.count = 0
+        self.outcomes = Outcomes(baseline=baseline_rate, candidate=candidate_rate)
         self.assignments: dict[str, str] = {}
 
     def serve(self, n: int, at: dt.datetime) -> None:
@@ -67,8 +68,7 @@ class System:
                     "confidence": 1.0,
                     "config_version": version,
                     "decided_at": at,
-                    "was_correct": uniform(client_id)
-                    < self.rates["candidate" if candidate else "baseline"],
+                    "was_correct": self.outcomes.next("candidate" if candidate else "baseline"),
                 }
             )
         decisions_record(tenant=self.tenant, rows=rows, now=at)

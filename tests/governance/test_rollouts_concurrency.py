@@ -12,7 +12,7 @@ from django.db import connection
 from calibration.services.pipeline import decisions_record
 from governance.models import Checkpoint, LedgerEntry, Rollout
 from governance.services.rollouts import in_candidate_cohort, rollout_analyze, rollout_start
-from tests.factories.rollouts import T0, make_plan, make_versions, uniform
+from tests.factories.rollouts import T0, Outcomes, make_plan, make_versions
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,7 +26,7 @@ def versions(tenant, reviewer):
 
 
 def _decisions(tenant, rollout, *, n, candidate_rate, at):
-    rows = []
+    rows, outcomes = [], Outcomes(baseline=0.8, candidate=candidate_rate)
     for i in range(n):
         client_id = f"case-{i:06d}"
         candidate = in_candidate_cohort(rollout_id=rollout.pk, client_id=client_id, percent=5)
@@ -38,7 +38,7 @@ def _decisions(tenant, rollout, *, n, candidate_rate, at):
                 "confidence": 1.0,
                 "config_version": "1.1.0" if candidate else "1.0.0",
                 "decided_at": at,
-                "was_correct": uniform(client_id) < (candidate_rate if candidate else 0.8),
+                "was_correct": outcomes.next("candidate" if candidate else "baseline"),
             }
         )
     decisions_record(tenant=tenant, rows=rows, now=at)
