@@ -227,3 +227,28 @@ def test_a_cancelled_scheduled_activation_never_starts(tenant, reviewer, version
     assert rollouts_start_due(now=at + dt.timedelta(days=1)) == 0
     assert ConfigVersion.objects.get(pk=candidate.pk).state == VersionState.APPROVED
     assert LedgerEntry.objects.filter(tenant=tenant, kind="rollout.cancelled").count() == 1
+
+
+def test_the_rollout_page_shows_exposure_guards_and_history_from_the_control_room(
+    client, tenant, reviewer, versions
+):
+    _, candidate = versions
+    rollout = rollout_start(rollout=make_plan(candidate), user=reviewer, reason="canary", now=T0)
+    system = System(tenant, baseline_rate=0.8, candidate_rate=0.6)
+    for tick in range(1, 6):
+        at = T0 + dt.timedelta(minutes=5 * tick)
+        system.serve(1000, at)
+        if rollout_analyze(rollout=rollout, now=at)["decision"] == "abort":
+            break
+    client.force_login(reviewer)
+
+    home = client.get("/admin/")
+    page = client.get(f"/admin/govloop/rollouts/{rollout.pk}/")
+
+    assert f"/admin/govloop/rollouts/{rollout.pk}/".encode() in home.content
+    assert page.status_code == 200
+    assert b"<svg" in page.content and b"exposure" in page.content
+    assert b"fail" in page.content and b"fires below" in page.content
+    assert b"aborted" in page.content
+    decide = client.get(f"/admin/govloop/versions/{candidate.pk}/decide/")
+    assert b"Guarded rollout plan" in decide.content
