@@ -26,6 +26,8 @@ class StageSerializer(StrictSerializer):
 class GuardSerializer(StrictSerializer):
     metric = serializers.ChoiceField(choices=list(services.GUARD_METRICS))
     max_relative_regression = serializers.FloatField(min_value=0.0, max_value=0.99)
+    domain = serializers.CharField(max_length=64, required=False, help_text="KPI guards.")
+    kpi = serializers.CharField(max_length=64, required=False, help_text="KPI guards.")
 
 
 class RolloutCreateSerializer(StrictSerializer):

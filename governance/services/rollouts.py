@@ -46,8 +46,16 @@ from governance.services.ledger import Actor, iso_utc, ledger_append
 ROLLOUT_ACTOR = Actor.system("rollout")
 BUCKETS = 10_000
 MIN_SAMPLES_TO_ABORT = 30
-GUARD_METRICS = ("success_rate",)
-GUARD_TESTS = {"success_rate": "two_proportion_z"}
+# success_rate: decision outcomes; kpi_rate / kpi_value: KPI events (``domain``, ``kpi``)
+# carrying the version that produced them.
+GUARD_METRICS = ("success_rate", "kpi_rate", "kpi_value")
+GUARD_TESTS = {
+    "success_rate": "two_proportion_z",
+    "kpi_rate": "two_proportion_z",
+    "kpi_value": "mann_whitney_u",
+}
+# Mann-Whitney needs the values themselves: at most this many of the newest per cohort.
+MAX_RANK_SAMPLE = 100_000
 MAX_STAGES = 10
 
 
@@ -111,6 +119,9 @@ def _plan_errors(stages: Any, guards: Any, significance_level: float) -> dict[st
     if not isinstance(guards, list):
         return {**errors, "guards": ["must be a list"]}
     for i, guard in enumerate(guards):
+        kpi = isinstance(guard, dict) and str(guard.get("metric", "")).startswith("kpi_")
+        if kpi and not (isinstance(guard.get("domain"), str) and isinstance(guard.get("kpi"), str)):
+            errors.setdefault("guards", []).append(f"guard {i}: a KPI guard names domain and kpi")
         if (
             not isinstance(guard, dict)
             or guard.get("metric") not in GUARD_METRICS
@@ -428,10 +439,100 @@ def two_proportion_p_value(
     return float(stats.norm.sf((p1 - p2) / se))
 
 
+def kpi_cohorts(
+    *,
+    tenant_id: int,
+    guard: dict[str, Any],
+    version_ids: list[int],
+    since: dt.datetime,
+    until: dt.datetime,
+) -> dict[int, dict[str, Any]]:
+    """Per version, a KPI guard's sample: for a rate one aggregate statement (events with a
+    success flag, successes); for values the newest MAX_RANK_SAMPLE values of each cohort
+    (a rank test needs the values), on ``kpi_version_idx``."""
+    from tripwire.models import KPIEvent
+
+    events = KPIEvent.objects.filter(
+        tenant_id=tenant_id,
+        domain=guard["domain"],
+        metric=guard["kpi"],
+        config_version_id__in=version_ids,
+        created_at__gte=since,
+        created_at__lte=until,
+    )
+    if guard["metric"] == "kpi_rate":
+        counts = {pk: {"outcomes": 0, "successes": 0} for pk in version_ids}
+        rows = (
+            events.values("config_version_id")
+            .annotate(outcomes=Count("success"), successes=Count("id", filter=Q(success=True)))
+            .order_by()
+        )
+        for row in rows:
+            counts[row["config_version_id"]] = {
+                "outcomes": row["outcomes"],
+                "successes": row["successes"],
+            }
+        return counts
+    return {
+        pk: {
+            "values": list(
+                events.filter(config_version_id=pk, value__isnull=False)
+                .order_by("-created_at", "-id")
+                .values_list("value", flat=True)[:MAX_RANK_SAMPLE]
+            )
+        }
+        for pk in version_ids
+    }
+
+
+def _judge_values(
+    guard: dict[str, Any], baseline: list[float], candidate: list[float], alpha: float
+) -> dict[str, Any]:
+    """Mann-Whitney U (one-sided: candidate values tend lower) and the relative regression
+    of the mean, higher being better."""
+    nb, nc = len(baseline), len(candidate)
+    out: dict[str, Any] = {
+        "metric": guard["metric"],
+        "test": guard["test"],
+        "kpi": f"{guard['domain']}.{guard['kpi']}",
+        "max_relative_regression": guard["max_relative_regression"],
+        "baseline": {"n": nb, "rate": None, "ci95": None},
+        "candidate": {"n": nc, "rate": None, "ci95": None},
+        "relative_regression": None,
+        "p_value": None,
+    }
+    if nb < MIN_SAMPLES_TO_ABORT or nc < MIN_SAMPLES_TO_ABORT:
+        return {**out, "verdict": "insufficient"}
+    for side, values in (("baseline", baseline), ("candidate", candidate)):
+        mean = sum(values) / len(values)
+        sem = stats.sem(values) if len(set(values)) > 1 else 0.0
+        out[side]["rate"] = round(mean, 6)
+        out[side]["ci95"] = [round(mean - 1.959964 * sem, 6), round(mean + 1.959964 * sem, 6)]
+    mb, mc = out["baseline"]["rate"], out["candidate"]["rate"]
+    regression = (mb - mc) / abs(mb) if mb else (0.0 if mc >= mb else math.inf)
+    if len(set(baseline) | set(candidate)) == 1:
+        p = 1.0
+    else:
+        p = float(stats.mannwhitneyu(candidate, baseline, alternative="less").pvalue)
+    out["relative_regression"] = round(regression, 6) if math.isfinite(regression) else None
+    out["p_value"] = round(p, 8)
+    return {**out, "verdict": _verdict(regression, p, guard["max_relative_regression"], alpha)}
+
+
+def _verdict(regression: float, p: float, limit: float, alpha: float) -> str:
+    if regression > limit and p < alpha:
+        return "fail"
+    if regression <= limit:
+        return "pass"
+    return "inconclusive"
+
+
 def judge_guard(
-    guard: dict[str, Any], baseline: dict[str, int], candidate: dict[str, int], alpha: float
+    guard: dict[str, Any], baseline: dict[str, Any], candidate: dict[str, Any], alpha: float
 ) -> dict[str, Any]:
     """pass / fail / inconclusive / insufficient for one guard over the two cohorts."""
+    if guard["metric"] == "kpi_value":
+        return _judge_values(guard, baseline["values"], candidate["values"], alpha)
     nb, nc = baseline["outcomes"], candidate["outcomes"]
     out: dict[str, Any] = {
         "metric": guard["metric"],
@@ -455,14 +556,7 @@ def judge_guard(
     out["baseline"]["rate"], out["candidate"]["rate"] = round(rb, 6), round(rc, 6)
     out["relative_regression"] = round(regression, 6) if math.isfinite(regression) else None
     out["p_value"] = round(p, 8)
-    limit = guard["max_relative_regression"]
-    if regression > limit and p < alpha:
-        verdict = "fail"
-    elif regression <= limit:
-        verdict = "pass"
-    else:
-        verdict = "inconclusive"
-    return {**out, "verdict": verdict}
+    return {**out, "verdict": _verdict(regression, p, guard["max_relative_regression"], alpha)}
 
 
 def rollout_measure(row: Rollout, now: dt.datetime) -> dict[str, Any]:
@@ -476,7 +570,20 @@ def rollout_measure(row: Rollout, now: dt.datetime) -> dict[str, Any]:
         until=now,
     )
     baseline, candidate = counts[row.baseline_id], counts[row.candidate_id]
-    guards = [judge_guard(g, baseline, candidate, row.significance_level) for g in row.guards]
+    guards = []
+    for guard in row.guards:
+        if guard["metric"] == "success_rate":
+            sides = (baseline, candidate)
+        else:
+            sample = kpi_cohorts(
+                tenant_id=row.tenant_id,
+                guard=guard,
+                version_ids=[row.baseline_id, row.candidate_id],
+                since=row.stage_started_at,
+                until=now,
+            )
+            sides = (sample[row.baseline_id], sample[row.candidate_id])
+        guards.append(judge_guard(guard, *sides, row.significance_level))
     elapsed = (now - row.stage_started_at).total_seconds()
     ready = elapsed >= stage.get("min_duration_seconds", 0) and min(
         baseline["outcomes"], candidate["outcomes"]

@@ -12,11 +12,13 @@ from calibration.selectors import runtime_score
 from calibration.services.pipeline import decisions_record
 from governance.errors import Forbidden, TransitionConflict, ValidationFailed
 from governance.models import Checkpoint, ConfigVersion, LedgerEntry, RolloutState, VersionState
+from governance.services.ledger import Actor
 from governance.services.rollouts import (
     in_candidate_cohort,
     rollout_abort,
     rollout_analyze,
     rollout_cancel,
+    rollout_create,
     rollout_for_runtime,
     rollout_pause,
     rollout_resume,
@@ -24,6 +26,7 @@ from governance.services.rollouts import (
     rollouts_start_due,
 )
 from tests.factories.rollouts import T0, Outcomes, make_plan, make_versions
+from tripwire.services.regression import kpi_ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +255,83 @@ def test_the_rollout_page_shows_exposure_guards_and_history_from_the_control_roo
     assert b"aborted" in page.content
     decide = client.get(f"/admin/govloop/versions/{candidate.pk}/decide/")
     assert b"Guarded rollout plan" in decide.content
+
+
+def _kpi_plan(candidate, guard):
+    return rollout_create(
+        version=candidate,
+        stages=[{"percent": 50, "min_duration_seconds": 0, "min_decisions": 0}, {"percent": 100}],
+        guards=[guard],
+        actor=Actor.system("pipeline"),
+        now=T0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("guard", "baseline_events", "candidate_events"),
+    [
+        pytest.param(
+            {
+                "metric": "kpi_value",
+                "domain": "shop",
+                "kpi": "basket",
+                "max_relative_regression": 0.05,
+            },
+            [{"value": 100.0 + i % 7} for i in range(60)],
+            [{"value": 80.0 + i % 7} for i in range(60)],
+            id="values-mann-whitney",
+        ),
+        pytest.param(
+            {
+                "metric": "kpi_rate",
+                "domain": "shop",
+                "kpi": "paid",
+                "max_relative_regression": 0.05,
+            },
+            [{"success": i % 10 < 9} for i in range(300)],
+            [{"success": i % 10 < 6} for i in range(300)],
+            id="rates-two-proportion",
+        ),
+    ],
+)
+def test_a_kpi_guard_aborts_a_candidate_whose_kpi_regresses(
+    tenant, reviewer, versions, guard, baseline_events, candidate_events
+):
+    current, candidate = versions
+    rollout = rollout_start(
+        rollout=_kpi_plan(candidate, guard), user=reviewer, reason="canary", now=T0
+    )
+    at = T0 + dt.timedelta(minutes=5)
+    events = [
+        {**event, "domain": "shop", "metric": guard["kpi"], "config_version_id": version.pk}
+        for version, side in ((current, baseline_events), (candidate, candidate_events))
+        for event in side
+    ]
+    kpi_ingest(tenant=tenant, items=[{**e, "created_at": at} for e in events], now=at)
+
+    outcome = rollout_analyze(rollout=rollout, now=at + dt.timedelta(minutes=1))
+
+    assert outcome["decision"] == "abort", outcome
+    assert outcome["guards"][0]["test"] == guard_test(guard)
+    assert outcome["guards"][0]["verdict"] == "fail"
+
+
+def guard_test(guard):
+    return {"kpi_value": "mann_whitney_u", "kpi_rate": "two_proportion_z"}[guard["metric"]]
+
+
+def test_a_kpi_event_may_not_name_another_tenants_version(tenant, other_tenant, versions):
+    _, candidate = versions
+
+    with pytest.raises(ValidationFailed):
+        kpi_ingest(
+            tenant=other_tenant,
+            items=[
+                {
+                    "domain": "shop",
+                    "metric": "paid",
+                    "success": True,
+                    "config_version_id": candidate.pk,
+                }
+            ],
+        )

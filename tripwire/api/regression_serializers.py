@@ -20,6 +20,12 @@ class KPIEventInSerializer(StrictSerializer):
     value = serializers.FloatField(required=False, allow_null=True)
     event_id = serializers.CharField(max_length=64, required=False, allow_null=True)
     actor = serializers.CharField(max_length=64, required=False, allow_null=True)
+    config_version_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The config version that produced this outcome (as the score response names "
+        "it): a guarded rollout compares its cohorts by it.",
+    )
     created_at = serializers.DateTimeField(required=False, allow_null=True)
 
 

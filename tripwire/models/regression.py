@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.models import Tenant
+from governance.models import ConfigVersion, Tenant
 
 __all__ = [
     "KPIEvent",
@@ -35,6 +35,15 @@ class KPIEvent(models.Model):
         max_length=64, null=True, blank=True, help_text="Optional client id for de-duplication."
     )
     actor = models.CharField(max_length=64, blank=True, default="")
+    config_version = models.ForeignKey(
+        ConfigVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The config version that produced the outcome (a rollout's cohort).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -42,7 +51,12 @@ class KPIEvent(models.Model):
         indexes = [
             models.Index(
                 fields=["tenant", "domain", "metric", "created_at", "id"], name="kpi_window_idx"
-            )
+            ),
+            models.Index(
+                fields=["tenant", "domain", "metric", "config_version", "created_at"],
+                name="kpi_version_idx",
+                condition=Q(config_version__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -28,7 +28,7 @@ from scipy import stats
 from governance.errors import TransitionConflict, ValidationFailed
 from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
 from governance.kernel.authority import require_human
-from governance.models import CheckpointPriority, CheckpointType, Tenant
+from governance.models import CheckpointPriority, CheckpointType, ConfigVersion, Tenant
 from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
 from governance.services.ledger import Actor, ledger_append
 from governance.services.levers import (
@@ -58,6 +58,7 @@ KPI_SPEC: dict[str, Field] = {
     "value": Field("float", min=-1e15, max=1e15),
     "event_id": Field("str", max_length=64),
     "actor": Field("str", max_length=64, default=""),
+    "config_version_id": Field("int", min=1),
     "created_at": Field("datetime"),
 }
 
@@ -92,6 +93,7 @@ def kpi_ingest(*, tenant: Tenant | int, items: Any, now: dt.datetime | None = No
     }
     if future:
         raise ValidationFailed({"events": future})
+    _check_versions(rows, _tenant_id(tenant))
     if all(row["created_at"] is None for row in rows):
         for row in rows:
             del row["created_at"]
@@ -102,6 +104,23 @@ def kpi_ingest(*, tenant: Tenant | int, items: Any, now: dt.datetime | None = No
                 row["created_at"] = now
         constants = {"tenant_id": _tenant_id(tenant)}
     return bulk_insert(KPIEvent, rows, constants=constants, dedupe=("tenant_id", "event_id"))
+
+
+def _check_versions(rows: list[dict[str, Any]], tenant_id: int) -> None:
+    """A KPI event may name only its own tenant's config versions (one query per batch)."""
+    named = {row["config_version_id"] for row in rows} - {None}
+    if not named:
+        return
+    known = set(
+        ConfigVersion.objects.filter(pk__in=named, tenant_id=tenant_id).values_list("pk", flat=True)
+    )
+    unknown = {
+        str(i): {"config_version_id": ["no such config version"]}
+        for i, row in enumerate(rows)
+        if row["config_version_id"] is not None and row["config_version_id"] not in known
+    }
+    if unknown:
+        raise ValidationFailed({"events": unknown})
 
 
 def kpi_record(
