@@ -12,7 +12,7 @@ from calibration.scoring import score
 from governance.errors import NotFound
 from governance.models import ConfigVersion
 from governance.selectors import active_config
-from governance.services.rollouts import in_candidate_cohort, rollout_for_runtime
+from governance.services.rollouts import config_for_case
 
 
 def pattern_calibration(*, tenant_id: int, pattern: str) -> PatternCalibration | None:
@@ -88,25 +88,14 @@ def runtime_score(
     """Score one case with the tenant's ACTIVE scoring version (the cached runtime read), or,
     with a ``client_id`` while a rollout is live, with the version of the case's cohort (a
     stable split). Names the version used. A pure read: it never changes any config."""
-    split = None
-    if client_id is not None:
-        split = rollout_for_runtime(tenant_id=tenant_id, family="scoring")
-        if split is not None:
-            candidate = in_candidate_cohort(
-                rollout_id=split["pk"], client_id=client_id, percent=split["percent"]
-            )
-            cohort = {"id": split["pk"], "percent": split["percent"]}
-            if candidate:
-                result = score(split["candidate__payload"], features)
-                return {
-                    **result.as_dict(),
-                    "version": {
-                        "id": split["candidate_id"],
-                        "version": split["candidate__version"],
-                    },
-                    "rollout": {**cohort, "cohort": "candidate"},
-                }
-    config = runtime_config(tenant_id=tenant_id, family="scoring")
+    split = (
+        config_for_case(tenant_id=tenant_id, family="scoring", client_id=client_id)
+        if (client_id is not None)
+        else None
+    )
+    config = split if split is not None and "id" in split else None
+    if config is None:
+        config = runtime_config(tenant_id=tenant_id, family="scoring")
     if config is None:
         raise NotFound("no ACTIVE scoring version for this tenant")
     result = score(config["payload"], features)
@@ -114,8 +103,8 @@ def runtime_score(
         **result.as_dict(),
         "version": {"id": config["id"], "version": config["version"]},
     }
-    if client_id is not None and split is not None:
-        response["rollout"] = {**cohort, "cohort": "baseline"}
+    if split is not None:
+        response["rollout"] = split["rollout"]
     return response
 
 

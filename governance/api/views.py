@@ -1,7 +1,7 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -33,6 +33,7 @@ from governance.models import (
 )
 from governance.services import checkpoints as checkpoint_services
 from governance.services import versions as version_services
+from governance.services.rollouts import config_for_case
 
 
 class ConfigVersionFilter(filters.FilterSet):
@@ -202,12 +203,29 @@ class RollbackReportViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
 class ActiveConfigView(APIView):
     """The runtime read of a family's ACTIVE version (cached; invalidated on activation)."""
 
-    @extend_schema(responses=ActiveConfigSerializer)
+    @extend_schema(
+        responses=ActiveConfigSerializer,
+        parameters=[
+            OpenApiParameter(
+                "client_id",
+                str,
+                required=False,
+                description="The case's id: during a guarded rollout, the config of its cohort.",
+            )
+        ],
+    )
     def get(self, request, family: str):
-        config = selectors.active_config(tenant_id=request_tenant(request).pk, family=family)
+        tenant_id = request_tenant(request).pk
+        client_id = request.query_params.get("client_id")
+        split = None
+        if client_id:
+            split = config_for_case(tenant_id=tenant_id, family=family, client_id=client_id[:64])
+            if split is not None and "id" in split:
+                return Response(split)
+        config = selectors.active_config(tenant_id=tenant_id, family=family)
         if config is None:
             raise NotFound(f"no active {family} version")
-        return Response(config)
+        return Response({**config, **split} if split else config)
 
 
 class CheckpointViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):

@@ -87,6 +87,27 @@ def rollout_for_runtime(*, tenant_id: int, family: str) -> dict[str, Any] | None
     )
 
 
+def config_for_case(*, tenant_id: int, family: str, client_id: str) -> dict[str, Any] | None:
+    """The config a case should run with: a live rollout's candidate for a case in its
+    cohort (with the rollout and cohort named), else None (the ACTIVE version applies)."""
+    split = rollout_for_runtime(tenant_id=tenant_id, family=family)
+    if split is None:
+        return None
+    cohort = {"id": split["pk"], "percent": split["percent"]}
+    if not in_candidate_cohort(
+        rollout_id=split["pk"], client_id=client_id, percent=split["percent"]
+    ):
+        return {"rollout": {**cohort, "cohort": "baseline"}}
+    return {
+        "id": split["candidate_id"],
+        "family": family,
+        "version": split["candidate__version"],
+        "payload": split["candidate__payload"],
+        "activated_at": None,
+        "rollout": {**cohort, "cohort": "candidate"},
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Plans
 

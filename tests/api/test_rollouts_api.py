@@ -113,3 +113,24 @@ def test_rollouts_are_tenant_scoped(api, versions, other_tenant):
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
     assert other.get(f"{URL}{rollout_id}/").status_code == 404
+
+
+def test_the_active_config_read_follows_the_split(api, reviewer_api, versions):
+    _, candidate = versions
+    rollout_id = _create(api, candidate).json()["id"]
+    reviewer_api.post(f"{URL}{rollout_id}/start/", {"reason": "canary"}, format="json")
+    ids = [f"case-{i}" for i in range(200)]
+    exposed = next(
+        c for c in ids if in_candidate_cohort(rollout_id=rollout_id, client_id=c, percent=5)
+    )
+    held = next(
+        c for c in ids if not in_candidate_cohort(rollout_id=rollout_id, client_id=c, percent=5)
+    )
+
+    def read(client_id):
+        return api.get(f"/api/governance/config/scoring/active?client_id={client_id}").json()
+
+    assert read(exposed)["version"] == "1.1.0"
+    assert read(exposed)["rollout"]["cohort"] == "candidate"
+    assert read(held)["version"] == "1.0.0"
+    assert api.get("/api/governance/config/scoring/active").json()["version"] == "1.0.0"
