@@ -88,11 +88,9 @@ def runtime_score(
     """Score one case with the tenant's ACTIVE scoring version (the cached runtime read), or,
     with a ``client_id`` while a rollout is live, with the version of the case's cohort (a
     stable split). Names the version used. A pure read: it never changes any config."""
-    split = (
-        config_for_case(tenant_id=tenant_id, family="scoring", client_id=client_id)
-        if (client_id is not None)
-        else None
-    )
+    split = None
+    if client_id is not None:
+        split = config_for_case(tenant_id=tenant_id, family="scoring", client_id=client_id)
     config = split if split is not None and "id" in split else None
     if config is None:
         config = runtime_config(tenant_id=tenant_id, family="scoring")

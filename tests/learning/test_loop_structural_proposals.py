@@ -3,12 +3,17 @@ with a rent manifest that the sandbox measures and the gate enforces (issue 18).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from calibration.scoring import score
+from governance.models import LedgerEntry, VersionState
 from governance.schemas import validate_payload
+from governance.services.ledger import Actor
+from learning.services import loop as services
 from learning.services import loop_engine as engine
-from tests.factories.loop import term_payload
+from tests.factories.loop import BacktestCaseFactory, activate_version, term_payload
 
 # Six zero weights on features the cases lack: a realistic payload size, so that one new
 # metric stays within the gate's 20% cost bound.
@@ -162,3 +167,41 @@ def test_the_grammar_is_closed(derived, error):
     payload = term_payload(derived_features=derived)
 
     assert error in validate_payload("scoring", payload)
+
+
+@pytest.mark.django_db
+def test_a_new_metric_goes_from_failure_to_a_pending_version_with_its_rent_on_the_ledger(
+    tenant, reviewer, tmp_path
+):
+    now = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+    actor = Actor.system("learning_loop")
+    activate_version(tenant=tenant, payload=_payload(), reviewer=reviewer, now=now)
+    for record in (FAR, QUIET):
+        BacktestCaseFactory(
+            tenant=tenant,
+            case_id=record["case_id"],
+            features=record["features"],
+            expected_decision=record["expected_decision"],
+            protected=record["protected"],
+        )
+    run = services.backtest_run_execute(tenant=tenant, actor=actor, now=now)
+    failures = services.failures_analyze(run=run, actor=actor, output_dir=tmp_path, now=now)
+    (proposal,), _ = services.proposals_generate(
+        failures=failures, actor=actor, output_dir=tmp_path, now=now
+    )
+
+    sandbox = services.proposal_sandbox(
+        proposal=proposal, actor=actor, output_dir=tmp_path, now=now
+    )
+    version = services.proposal_promote(proposal=proposal, actor=actor, now=now)
+
+    assert proposal.kind == "new_metric"
+    assert sandbox.report["rent"]["measured"]["evaluation_ops_per_case"] == 6
+    assert sandbox.report["promotion_eligible"] is True
+    assert version.state == VersionState.PENDING_APPROVAL
+    assert version.payload["derived_features"][0]["op"] == "ratio"
+    sandboxed = LedgerEntry.objects.get(tenant=tenant, kind="learning.proposal.sandboxed")
+    assert any(
+        line["criterion"] == "rent_evaluation_cost_within_manifest"
+        for line in sandboxed.payload["gate"]["criteria"]
+    )
