@@ -584,6 +584,17 @@ def rollout_measure(row: Rollout, now: dt.datetime) -> dict[str, Any]:
     """The stage's analysis, read-only: cohort counts, each guard's verdict, readiness and
     the decision it implies (abort, advance, complete, inconclusive or wait)."""
     stage = row.stage or {}
+    if row.baseline is not None and row.baseline.state != VersionState.ACTIVE:
+        # Someone activated or rolled back the family meanwhile: the comparison is void and
+        # completing would undo their change.
+        return {
+            "stage": row.stage_index,
+            "percent": row.percent,
+            "at": iso_utc(now),
+            "reason": f"v{row.baseline.version}, the version compared with, is no longer ACTIVE",
+            "guards": [],
+            "decision": "abort",
+        }
     counts = cohort_counts(
         tenant_id=row.tenant_id,
         version_ids=[row.baseline_id, row.candidate_id],
@@ -707,7 +718,7 @@ def rollout_analyze(*, rollout: Rollout | int, now: dt.datetime | None = None) -
     returns None."""
     now = now or timezone.now()
     pk = rollout if isinstance(rollout, int) else rollout.pk
-    row = Rollout.objects.select_related("candidate", "family", "tenant").get(pk=pk)
+    row = Rollout.objects.select_related("candidate", "baseline", "family", "tenant").get(pk=pk)
     if row.state != RolloutState.RUNNING:
         return None
     analysis = rollout_measure(row, now)

@@ -25,6 +25,7 @@ from governance.services.rollouts import (
     rollout_start,
     rollouts_start_due,
 )
+from governance.services.versions import version_deprecate
 from tests.factories.rollouts import T0, Outcomes, make_plan, make_versions
 from tripwire.services.regression import kpi_ingest
 
@@ -335,3 +336,14 @@ def test_a_kpi_event_may_not_name_another_tenants_version(tenant, other_tenant, 
                 }
             ],
         )
+
+
+def test_a_rollout_whose_baseline_was_replaced_meanwhile_aborts(tenant, reviewer, versions):
+    current, candidate = versions
+    rollout = rollout_start(rollout=make_plan(candidate), user=reviewer, reason="canary", now=T0)
+    version_deprecate(version=current, user=reviewer, reason="pulled", now=T0)
+
+    outcome = rollout_analyze(rollout=rollout, now=T0 + dt.timedelta(minutes=1))
+
+    assert outcome["decision"] == "abort" and "no longer ACTIVE" in outcome["reason"]
+    assert ConfigVersion.objects.get(pk=candidate.pk).state == VersionState.APPROVED
