@@ -1,8 +1,10 @@
-"""The scorer on the server. The one-row scorer (``score``, ``Scorer``, ``ScoreResult``) is
-the client package's pure-Python ``govloop_client.scoring``, imported here so that the
-runtime endpoint and every governed system that scores locally run the same code;
-``score_matrix`` / ``score_many`` are its numpy twins for many rows at once (replays), held
-to identical results by the property tests. The formula is in ``govloop_client.scoring``.
+"""The scorer on the server. The one-row scorer (``score``, ``Scorer``, ``ScoreResult``,
+derived features and operators) is the client package's pure-Python ``govloop_client.scoring``,
+imported here so that the runtime endpoint and every governed system that scores locally run
+the same code; ``score_matrix`` / ``score_many`` are its numpy twins for many rows at once
+(replays), held to identical results by the property tests, and ``scorer_operations`` counts
+the scorer's primitive operations per case (the learning loop's measured cost). The formula
+is in ``govloop_client.scoring``.
 """
 
 from __future__ import annotations
@@ -15,27 +17,54 @@ import numpy as np
 
 from govloop_client.scoring import (
     ABSTAIN,
+    COMPARISON_OPERATORS,
     DEFAULT_CONFIDENCE_MARGIN,
+    DERIVED_OPS,
+    MAGNITUDE_OPERATORS,
     OPERATORS,
     Scorer,
     ScoreResult,
+    derived_values,
     features_used,
     score,
 )
 
 __all__ = [
     "ABSTAIN",
+    "COMPARISON_OPERATORS",
     "DEFAULT_CONFIDENCE_MARGIN",
+    "DERIVED_OPS",
+    "MAGNITUDE_OPERATORS",
     "BatchScores",
     "FeatureMatrix",
     "ScoreResult",
     "Scorer",
     "classify_scores",
+    "derived_values",
     "features_used",
     "score",
     "score_many",
     "score_matrix",
+    "scorer_operations",
+    "with_derived",
 ]
+
+
+def _derive(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Derived values over operand columns (NaN = missing, and missing propagates); a ratio
+    over 0 is missing. The one-row path calls it with one-element arrays, so both paths
+    perform the same IEEE operations."""
+    if op == "product":
+        return a * b
+    if op == "difference":
+        return a - b
+    if op == "min":
+        return np.minimum(a, b)
+    if op == "max":
+        return np.maximum(a, b)
+    zero = b == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(zero, np.nan, a / np.where(zero, 1.0, b))
 
 
 @dataclass(frozen=True)
@@ -97,6 +126,44 @@ class FeatureMatrix:
             return np.full(self.values.shape[0], np.nan)
 
 
+def with_derived(payload: Mapping[str, Any], features: FeatureMatrix) -> FeatureMatrix:
+    """``features`` plus the payload's derived feature columns (replacing inputs of the same
+    name), computed from the input columns."""
+    derived = payload.get("derived_features", [])
+    if not derived:
+        return features
+    names = [name for name in features.names if name not in {d["name"] for d in derived}]
+    columns = [features.column(name) for name in names]
+    for item in derived:
+        names.append(item["name"])
+        columns.append(_derive(item["op"], features.column(item["a"]), features.column(item["b"])))
+    n = features.values.shape[0]
+    values = np.column_stack(columns) if columns else np.empty((n, 0))
+    return FeatureMatrix(names=tuple(names), values=values.reshape(n, len(names)))
+
+
+def scorer_operations(payload: Mapping[str, Any], features: FeatureMatrix) -> np.ndarray:
+    """Primitive operations the scorer performs on each case (a deterministic measure of
+    evaluation cost, unlike wall time): bias 1; per weight a multiply and an add; clip 2;
+    per threshold a comparison and a distance, then the confidence 1 and the abstain test 1;
+    per derived feature two presence tests, plus its operation when both operands are present
+    (a ratio also tests its divisor); per flag rule a presence test, plus its comparison when
+    the feature is present (a magnitude operator also takes the absolute value); one test per
+    escalating flag."""
+    n = features.values.shape[0]
+    thresholds = len(payload["thresholds"])
+    ops = np.full(n, 1 + 2 * len(payload["weights"]) + 2 + 2 * thresholds + 2, dtype=np.int64)
+    for item in payload.get("derived_features", []):
+        both = ~np.isnan(features.column(item["a"])) & ~np.isnan(features.column(item["b"]))
+        ops += 2 + both * (2 if item["op"] == "ratio" else 1)
+    matrix = with_derived(payload, features)
+    for rule in payload.get("flag_rules", []):
+        present = ~np.isnan(matrix.column(rule["feature"]))
+        ops += 1 + present * (2 if rule["operator"] in MAGNITUDE_OPERATORS else 1)
+    ops += len(payload.get("escalate_on", []))
+    return ops
+
+
 def classify_scores(
     payload: Mapping[str, Any], scores: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,6 +181,7 @@ def classify_scores(
 
 
 def score_matrix(payload: Mapping[str, Any], features: FeatureMatrix) -> BatchScores:
+    features = with_derived(payload, features)
     n = features.values.shape[0]
     raw = np.full(n, float(payload.get("bias", 0.0)))
     # Accumulate in sorted feature order: the same order for one row and for a million, so

@@ -12,6 +12,7 @@ from calibration.scoring import score
 from governance.errors import NotFound
 from governance.models import ConfigVersion
 from governance.selectors import active_config
+from governance.services.rollouts import config_for_case
 
 
 def pattern_calibration(*, tenant_id: int, pattern: str) -> PatternCalibration | None:
@@ -81,17 +82,28 @@ def forget_runtime_config(*, tenant_id: int) -> None:
         _runtime_memo.pop(key, None)
 
 
-def runtime_score(*, tenant_id: int, features: Mapping[str, float]) -> dict[str, Any]:
-    """Score one case with the tenant's ACTIVE scoring version (the cached runtime read).
-    A pure read: it never changes any config."""
-    config = runtime_config(tenant_id=tenant_id, family="scoring")
+def runtime_score(
+    *, tenant_id: int, features: Mapping[str, float], client_id: str | None = None
+) -> dict[str, Any]:
+    """Score one case with the tenant's ACTIVE scoring version (the cached runtime read), or,
+    with a ``client_id`` while a rollout is live, with the version of the case's cohort (a
+    stable split). Names the version used. A pure read: it never changes any config."""
+    split = None
+    if client_id is not None:
+        split = config_for_case(tenant_id=tenant_id, family="scoring", client_id=client_id)
+    config = split if split is not None and "id" in split else None
+    if config is None:
+        config = runtime_config(tenant_id=tenant_id, family="scoring")
     if config is None:
         raise NotFound("no ACTIVE scoring version for this tenant")
     result = score(config["payload"], features)
-    return {
+    response = {
         **result.as_dict(),
         "version": {"id": config["id"], "version": config["version"]},
     }
+    if split is not None:
+        response["rollout"] = split["rollout"]
+    return response
 
 
 def proposal_for_version(version: ConfigVersion) -> ConfigProposal | None:

@@ -450,3 +450,22 @@ def histogram(values: Sequence[float], *, buckets: int = 20, low: float = 0.0, h
         index = int((float(value) - low) / width)
         counts[min(max(index, 0), buckets - 1)] += 1
     return counts, [low + i * width for i in range(buckets + 1)]
+
+
+def exposure_chart(
+    *, points: Sequence[tuple[dt.datetime, float]], title: str = "Candidate exposure"
+) -> str:
+    """A rollout's exposure (percent of cases on the candidate) over time, as steps: each
+    point holds until the next one."""
+    if not points:
+        return empty_chart(title, "the rollout has not started")
+    steps: list[tuple[dt.datetime, float]] = []
+    for moment, value in points:
+        if steps:
+            steps.append((moment, steps[-1][1]))
+        steps.append((moment, value))
+    series, ticks, fmt = _time_axis(steps)
+    plot = _Plot(title=title, x_range=(0, series[-1][0] or 1), y_range=(0, 100))
+    plot.axes(y_ticks=_ticks(0, 100), y_format=lambda v: f"{v:.0f}%", x_ticks=ticks, x_format=fmt)
+    plot.polyline(series, LINE)
+    return plot.render(legend=[("exposure", LINE)])

@@ -24,6 +24,7 @@ from governance.models import (
     CheckpointPriority,
     CheckpointState,
     ConfigVersion,
+    Rollout,
     Tenant,
     VersionState,
 )
@@ -291,8 +292,30 @@ def _versions_panel(tenant: Tenant) -> Panel:
     return panel
 
 
+def _rollouts_panel(tenant: Tenant) -> Panel:
+    panel = Panel(key="rollouts", title="Guarded rollouts", empty="no rollout", order=35)
+    rows = Rollout.objects.filter(tenant=tenant).select_related("family", "candidate")
+    for rollout in rows.order_by("-created_at", "-id")[:5]:
+        tone = {"ABORTED": "bad", "RUNNING": "warn", "PAUSED": "warn", "COMPLETED": "ok"}
+        panel.rows.append(
+            Row(
+                f"{rollout.family.name} v{rollout.candidate.version}",
+                f"{rollout.state} {rollout.percent}%",
+                reverse("govloop-rollout", args=[rollout.pk]),
+                tone.get(rollout.state, ""),
+                (rollout.analysis or {}).get("decision", ""),
+            )
+        )
+    return panel
+
+
 def panels(*, tenant: Tenant) -> list[Panel]:
-    return [_go_live_panel(tenant), _checkpoint_panel(tenant), _versions_panel(tenant)]
+    return [
+        _go_live_panel(tenant),
+        _checkpoint_panel(tenant),
+        _versions_panel(tenant),
+        _rollouts_panel(tenant),
+    ]
 
 
 def control_room(*, user, tenant_slug: str | None) -> dict[str, Any]:
@@ -307,3 +330,43 @@ def control_room(*, user, tenant_slug: str | None) -> dict[str, Any]:
     if chosen is None:
         chosen = next((t for t in tenants if t.slug == "demo"), tenants[0])
     return {"tenants": tenants, "tenant": chosen, "panels": collect_panels(tenant=chosen)}
+
+
+def version_sections(*, version: ConfigVersion) -> list[Section]:
+    """The decide page shows the version's guarded rollout plan (the reviewer who starts the
+    rollout approves it) and where the rollout stands."""
+    rollout = (
+        Rollout.objects.filter(candidate=version).select_related("approved_by").order_by("-id")
+    ).first()
+    if rollout is None:
+        return []
+    rows = [
+        Row(
+            f"stage {i}",
+            f"{stage['percent']}%",
+            None,
+            "",
+            f"min {stage.get('min_duration_seconds', 0)} s, min "
+            f"{stage.get('min_decisions', 0)} decisions per cohort",
+        )
+        for i, stage in enumerate(rollout.stages)
+    ]
+    rows += [
+        Row(
+            f"guard {guard['metric']}",
+            f"max {guard['max_relative_regression']:.0%} relative regression",
+            None,
+            "",
+            f"{guard['test']} at alpha {rollout.significance_level}",
+        )
+        for guard in rollout.guards
+    ]
+    approver = rollout.approved_by.get_username() if rollout.approved_by_id else "not yet approved"
+    rows.append(Row("state", f"{rollout.state} {rollout.percent}%", None, "", approver))
+    return [
+        Section(
+            title="Guarded rollout plan",
+            rows=rows,
+            link=reverse("govloop-rollout", args=[rollout.pk]),
+        )
+    ]

@@ -152,7 +152,19 @@ def version_decide(request, pk: int):
     return TemplateResponse(request, "admin/govloop/version_decide.html", context)
 
 
+def _rollout_page(request, pk: int):
+    # Imported here: the rollout page builds on this module's helpers.
+    from governance.rollout_page import rollout_page
+
+    return rollout_page(request, pk)
+
+
 urlpatterns = [
+    path(
+        "rollouts/<int:pk>/",
+        admin.site.admin_view(_rollout_page),
+        name="govloop-rollout",
+    ),
     path(
         "versions/<int:pk>/decide/",
         admin.site.admin_view(version_decide),

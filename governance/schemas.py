@@ -43,11 +43,31 @@ SCORING_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "name": {"type": "string", "minLength": 1, "maxLength": 64},
                     "feature": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "operator": {"enum": [">", ">=", "<", "<=", "==", "!="]},
+                    "operator": {
+                        "enum": [">", ">=", "<", "<=", "==", "!=", "abs>", "abs>=", "abs<", "abs<="]
+                    },
                     "value": {"type": "number"},
                 },
             },
             "default": [],
+        },
+        "derived_features": {
+            "type": "array",
+            "maxItems": 16,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "op", "a", "b"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "op": {"enum": ["product", "ratio", "difference", "min", "max"]},
+                    "a": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "b": {"type": "string", "minLength": 1, "maxLength": 64},
+                },
+            },
+            "default": [],
+            "description": "Features derived from two input features (a closed grammar), "
+            "computed before the weights and flag rules; weight one like any feature.",
         },
         "escalate_on": {
             "type": "array",
@@ -102,6 +122,16 @@ def validate_payload(
     flag_names = [rule["name"] for rule in payload.get("flag_rules", [])]
     if len(set(flag_names)) != len(flag_names):
         errors["payload.flag_rules"] = ["flag rule names must be unique"]
+    derived = [item["name"] for item in payload.get("derived_features", [])]
+    if len(set(derived)) != len(derived):
+        errors["payload.derived_features"] = ["derived feature names must be unique"]
+    chained = sorted(
+        {item[k] for item in payload.get("derived_features", []) for k in ("a", "b")} & set(derived)
+    )
+    if chained:
+        errors.setdefault("payload.derived_features", []).append(
+            f"a derived feature's operands must be input features: {', '.join(chained)}"
+        )
     unknown = sorted(set(payload.get("escalate_on", [])) - set(flag_names))
     if unknown:
         errors["payload.escalate_on"] = [f"unknown flag(s): {', '.join(unknown)}"]

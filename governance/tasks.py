@@ -4,6 +4,7 @@ from celery import shared_task
 
 from governance.services.checkpoints import checkpoint_auto_dismiss_expired
 from governance.services.ledger import ledger_anchor_all
+from governance.services.rollouts import rollouts_analyze_running, rollouts_start_due
 from governance.shared_cache import cache_delete_many
 
 TASK_OPTIONS = {"acks_late": True, "time_limit": 300, "soft_time_limit": 240}
@@ -37,3 +38,13 @@ def cache_invalidate(keys: list[str]) -> None:
     key twice is harmless)."""
     if not cache_delete_many(keys):
         raise CacheUnavailable(f"could not delete {keys}")
+
+
+@shared_task(**TASK_OPTIONS)
+def rollouts_analyze() -> int:
+    return rollouts_analyze_running()
+
+
+@shared_task(**TASK_OPTIONS)
+def rollouts_start_scheduled() -> int:
+    return rollouts_start_due()

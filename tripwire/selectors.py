@@ -143,3 +143,33 @@ def kpi_window(
     if not rows:
         return None, []
     return rows[0][0], [float(value) for _, value in rows]
+
+
+def kpi_window_values(
+    *,
+    tenant_id: int,
+    domain: str,
+    metric: str,
+    kind: str,
+    window: int,
+    baseline: int,
+    until: dt.datetime,
+    since: dt.datetime | None = None,
+    newest_id: int | None = None,
+) -> tuple[list[float], list[float]]:
+    """(current, baseline) values of the window for a rank test: one statement bounded by
+    ``window + baseline`` rows (the same backward index scan as the window's statistics).
+    With ``newest_id`` (the newest event the statistics saw), events written after that read
+    are left out, so both reads describe the same window."""
+    params: list = [tenant_id, domain, metric, until]
+    if since is not None:
+        params.append(since)
+    sql = kpi_window_sql(kind=kind, with_since=since is not None)
+    if newest_id is not None:
+        sql = sql.replace("AND created_at <= %s ", "AND created_at <= %s AND id <= %s ", 1)
+        params.insert(4, newest_id)
+    params.append(window + baseline)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        values = [float(value) for _, value in cursor.fetchall()]
+    return values[:window], values[window:]

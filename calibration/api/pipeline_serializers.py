@@ -33,6 +33,11 @@ class ScoreRequestSerializer(StrictSerializer):
     features = serializers.DictField(
         child=FiniteFloatField(), allow_empty=True, help_text="Feature name -> number."
     )
+    client_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="The case's id: during a guarded rollout it decides the case's cohort.",
+    )
 
     def validate_features(self, value):
         if len(value) > MAX_FEATURES:
@@ -52,12 +57,23 @@ def _finite_number(value: Any) -> bool:
         return False
 
 
+def parse_score_client_id(data: Any) -> str | None:
+    """The optional ``client_id`` of a score request (the case's id for a rollout's split)."""
+    if not isinstance(data, Mapping) or data.get("client_id") is None:
+        return None
+    client_id = data["client_id"]
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= 64:
+        raise ValidationFailed({"client_id": ["a string of 1 to 64 characters"]})
+    return client_id
+
+
 def parse_score_request(data: Any) -> dict[str, float]:
     """The contract of ``ScoreRequestSerializer`` checked by hand: on the runtime path,
     building a DRF serializer per request costs more than the scoring itself."""
     if not isinstance(data, Mapping):
         raise ValidationFailed({"non_field_errors": ["expected a JSON object"]})
-    errors: dict[str, Any] = {name: ["unknown field"] for name in sorted(set(data) - {"features"})}
+    known = {"features", "client_id"}
+    errors: dict[str, Any] = {name: ["unknown field"] for name in sorted(set(data) - known)}
     features = data.get("features")
     if "features" not in data:
         errors["features"] = ["This field is required."]
@@ -84,6 +100,12 @@ class VersionUsedSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
+class RolloutCohortSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    cohort = serializers.ChoiceField(choices=["candidate", "baseline"])
+
+
 class ScoreResponseSerializer(serializers.Serializer):
     score = serializers.FloatField()
     band = serializers.CharField()
@@ -91,7 +113,13 @@ class ScoreResponseSerializer(serializers.Serializer):
     flags = serializers.ListField(child=serializers.CharField())
     escalate = serializers.BooleanField()
     decision = serializers.CharField(help_text="The band, or ABSTAIN below min_confidence.")
-    version = VersionUsedSerializer(help_text="The ACTIVE scoring version that was applied.")
+    version = VersionUsedSerializer(
+        help_text="The scoring version that was applied: the ACTIVE one, or a live rollout's "
+        "candidate for a case in its cohort."
+    )
+    rollout = RolloutCohortSerializer(
+        required=False, help_text="With a client_id while a rollout is live: the case's cohort."
+    )
 
 
 def _code(**kwargs):

@@ -14,6 +14,7 @@ from calibration.api.pipeline_serializers import (
     OutcomeSerializer,
     ScoreRequestSerializer,
     ScoreResponseSerializer,
+    parse_score_client_id,
     parse_score_request,
 )
 from calibration.services import pipeline as services
@@ -33,7 +34,11 @@ class ScoreView(APIView):
     @extend_schema(request=ScoreRequestSerializer, responses={200: ScoreResponseSerializer})
     def post(self, request):
         features = parse_score_request(request.data)
-        result = selectors.runtime_score(tenant_id=request_tenant(request).pk, features=features)
+        result = selectors.runtime_score(
+            tenant_id=request_tenant(request).pk,
+            features=features,
+            client_id=parse_score_client_id(request.data),
+        )
         return Response(result)
 
 

@@ -45,6 +45,15 @@ class Decision(models.Model):
     escalated = models.BooleanField(default=False)
     tier = models.CharField(max_length=40, blank=True, default="")
     config_version = models.CharField(max_length=32, blank=True, default="")
+    config_version_ref = models.ForeignKey(
+        ConfigVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The scoring version that produced the decision (a rollout's cohort).",
+    )
     decided_at = models.DateTimeField()
     was_correct = models.BooleanField(null=True, blank=True)
     outcome_at = models.DateTimeField(null=True, blank=True)
@@ -63,7 +72,14 @@ class Decision(models.Model):
                 name="decision_confidence_0_1",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "decided_at"], name="decision_window_idx")]
+        indexes = [
+            models.Index(fields=["tenant", "decided_at"], name="decision_window_idx"),
+            models.Index(
+                fields=["tenant", "config_version_ref", "decided_at"],
+                name="decision_version_idx",
+                include=["was_correct"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tenant_id}:{self.client_id}"

@@ -103,6 +103,19 @@ def _decision_errors(rows: Sequence[Mapping[str, Any]], tenant: Tenant) -> dict[
     return errors
 
 
+def _version_refs(tenant: Tenant, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The scoring versions the rows name, by version number (one query per batch): a
+    decision carries the version that produced it, so a rollout can compare cohorts."""
+    names = {row.get("config_version") for row in rows} - {None, ""}
+    if not names:
+        return {}
+    return dict(
+        ConfigVersion.objects.filter(
+            tenant=tenant, family__name=SCORING, version__in=names
+        ).values_list("version", "pk")
+    )
+
+
 @transaction.atomic
 def decisions_record(
     *, tenant: Tenant, rows: Sequence[Mapping[str, Any]], now: dt.datetime | None = None
@@ -114,6 +127,7 @@ def decisions_record(
     errors = _decision_errors(rows, tenant)
     if errors:
         raise ValidationFailed(errors)
+    version_ids = _version_refs(tenant, rows)
     decisions = [
         Decision(
             tenant=tenant,
@@ -125,6 +139,7 @@ def decisions_record(
             escalated=row.get("escalated", False),
             tier=row.get("tier", ""),
             config_version=row.get("config_version", ""),
+            config_version_ref_id=version_ids.get(row.get("config_version", "")),
             decided_at=row["decided_at"],
             was_correct=row.get("was_correct"),
             outcome_at=now if row.get("was_correct") is not None else None,

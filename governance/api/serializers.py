@@ -100,6 +100,9 @@ class ActiveConfigSerializer(serializers.Serializer):
     version = serializers.CharField()
     payload = serializers.JSONField()
     activated_at = serializers.CharField(allow_null=True)
+    rollout = serializers.DictField(
+        required=False, help_text="With a client_id while a rollout is live: the case's cohort."
+    )
 
 
 class DiffSerializer(serializers.Serializer):

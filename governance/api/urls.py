@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from governance.api import settings_views, views
+from governance.api.rollouts import RolloutViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("config-versions", views.ConfigVersionViewSet, basename="config-version")
@@ -10,6 +11,7 @@ router.register("rollback-reports", views.RollbackReportViewSet, basename="rollb
 router.register(
     "settings-changes", settings_views.SettingsChangeViewSet, basename="settings-change"
 )
+router.register("rollouts", RolloutViewSet, basename="rollout")
 
 urlpatterns = [
     path("config/<slug:family>/active", views.ActiveConfigView.as_view(), name="active-config"),

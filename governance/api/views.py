@@ -34,6 +34,7 @@ from governance.models import (
 )
 from governance.services import checkpoints as checkpoint_services
 from governance.services import versions as version_services
+from governance.services.rollouts import config_for_case
 
 
 class ConfigVersionFilter(filters.FilterSet):
@@ -218,7 +219,13 @@ class ActiveConfigView(APIView):
                 str,
                 OpenApiParameter.HEADER,
                 description="The ETag of the copy the client holds: 304 while it is current.",
-            )
+            ),
+            OpenApiParameter(
+                "client_id",
+                str,
+                required=False,
+                description="The case's id: during a guarded rollout, the config of its cohort.",
+            ),
         ],
         responses={
             200: ActiveConfigSerializer,
@@ -226,9 +233,19 @@ class ActiveConfigView(APIView):
         },
     )
     def get(self, request, family: str):
-        config = selectors.active_config(tenant_id=request_tenant(request).pk, family=family)
+        tenant_id = request_tenant(request).pk
+        client_id = request.query_params.get("client_id")
+        split = None
+        if client_id:
+            split = config_for_case(tenant_id=tenant_id, family=family, client_id=client_id[:64])
+            if split is not None and "id" in split:
+                return Response(split)
+        config = selectors.active_config(tenant_id=tenant_id, family=family)
         if config is None:
             raise NotFound(f"no active {family} version")
+        if split:
+            # During a rollout the answer depends on the case's cohort and the stage: no ETag.
+            return Response({**config, **split})
         etag = selectors.active_config_etag(config)
         # no-cache: shared caches may store the answer but must revalidate it every time.
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

@@ -19,6 +19,18 @@ class LedgerKind(StrEnum):
     VERSION_DEPRECATED = "version.deprecated"
     VERSION_ROLLED_BACK = "version.rolled_back"
     VERSION_REBASED = "version.rebased"
+    # Guarded rollouts and scheduled activation
+    ROLLOUT_PLANNED = "rollout.planned"
+    ROLLOUT_APPROVED = "rollout.approved"
+    ROLLOUT_SCHEDULED = "rollout.scheduled"
+    ROLLOUT_STARTED = "rollout.started"
+    ROLLOUT_ADVANCED = "rollout.advanced"
+    ROLLOUT_INCONCLUSIVE = "rollout.inconclusive"
+    ROLLOUT_PAUSED = "rollout.paused"
+    ROLLOUT_RESUMED = "rollout.resumed"
+    ROLLOUT_ABORTED = "rollout.aborted"
+    ROLLOUT_COMPLETED = "rollout.completed"
+    ROLLOUT_CANCELLED = "rollout.cancelled"
     # Checkpoints (seed 000)
     CHECKPOINT_OPENED = "checkpoint.opened"
     CHECKPOINT_AUTO_APPROVED = "checkpoint.auto_approved"

@@ -7,6 +7,7 @@ from governance.models.checkpoints import (
     CheckpointType,
 )
 from governance.models.ledger import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError
+from governance.models.rollouts import Rollout, RolloutState
 from governance.models.tenancy import ApiToken, Membership, Tenant
 from governance.models.versions import (
     ConfigFamily,
@@ -31,6 +32,8 @@ __all__ = [
     "LedgerImmutableError",
     "Membership",
     "RollbackReport",
+    "Rollout",
+    "RolloutState",
     "SettingsChange",
     "SettingsChangeState",
     "Tenant",

@@ -567,6 +567,28 @@ def version_activate(
 
 
 @transaction.atomic
+def version_activate_by_rollout(
+    *,
+    version: ConfigVersion,
+    actor: Actor,
+    acknowledge_breaking: bool,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> ConfigVersion:
+    """The last step of a guarded rollout whose plan a reviewer approved: the same
+    activation (stale base, downgrade and breaking checks; the previous version SUPERSEDED),
+    named after the machine that carried the approved plan out."""
+    return _switch_active(
+        version=version,
+        actor=actor,
+        rollback=False,
+        acknowledge_breaking=acknowledge_breaking,
+        reason=reason,
+        now=now or timezone.now(),
+    )
+
+
+@transaction.atomic
 def version_rollback(
     *,
     version: ConfigVersion,

@@ -174,6 +174,8 @@ class ProposalKind(models.TextChoices):
     THRESHOLD = "threshold_adjustment"
     WEIGHT = "weight_adjustment"
     FLAG_RULE = "flag_rule_adjustment"
+    NEW_METRIC = "new_metric"
+    NEW_OPERATOR = "new_operator"
 
 
 class ProposalState(models.TextChoices):

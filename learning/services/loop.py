@@ -720,6 +720,7 @@ def sandbox_evaluate(
         declared_threshold=proposal.declared_threshold,
         required_runs=proposal.document["validation_plan"]["stabilization_runs"],
         header=header,
+        rent_manifest=proposal.document.get("rent_manifest"),
     )
 
 

@@ -26,10 +26,14 @@ import numpy as np
 from calibration.scoring import (
     ABSTAIN,
     DEFAULT_CONFIDENCE_MARGIN,
+    MAGNITUDE_OPERATORS,
     BatchScores,
     FeatureMatrix,
+    derived_values,
     features_used,
+    score,
     score_matrix,
+    scorer_operations,
 )
 from governance.schemas import validate_payload
 from governance.services.ledger import canonical_json
@@ -42,7 +46,23 @@ DEFAULT_RUNS = 3
 DEFAULT_DECLARED_THRESHOLD = 0.10
 COST_TOLERANCE = 0.20
 MAX_WEIGHT_STEP = 0.5
-KIND_ORDER = {"threshold_adjustment": 0, "flag_rule_adjustment": 1, "weight_adjustment": 2}
+KIND_ORDER = {
+    "threshold_adjustment": 0,
+    "flag_rule_adjustment": 1,
+    "weight_adjustment": 2,
+    "new_operator": 3,
+    "new_metric": 4,
+}
+STRUCTURAL_KINDS = ("new_metric", "new_operator")
+MAX_NEW_WEIGHT = 1.0
+# The rent each grammar element declares: primitive operations per case (two presence tests
+# and the operation; a ratio also tests its divisor), plus a weight's multiply and add.
+DERIVED_RENT_OPS = {"product": 3, "difference": 3, "min": 3, "max": 3, "ratio": 4}
+WEIGHT_RENT_OPS = 2
+DERIVED_RENT_BYTES_PER_CASE = 8  # one float64 column
+MAGNITUDE_RENT_OPS = 1  # the absolute value
+# A magnitude operator that fires where its comparison does not: the closed set of swaps.
+OPERATOR_SWAPS = {">=": "abs>=", ">": "abs>"}
 
 
 def r6(value: float) -> float:
@@ -248,6 +268,10 @@ def _rule_fires(operator: str, x: float, value: float) -> bool:
         "<=": x <= value,
         "==": x == value,
         "!=": x != value,
+        "abs>": abs(x) > value,
+        "abs>=": abs(x) >= value,
+        "abs<": abs(x) < value,
+        "abs<=": abs(x) <= value,
     }[operator]
 
 
@@ -280,6 +304,7 @@ class Observation:
 
 
 def observe(payload: Mapping[str, Any], features: Mapping[str, Any]) -> Observation:
+    features = derived_values(payload, features)
     raw = float(payload.get("bias", 0.0))
     contributions = []
     for name in sorted(payload["weights"]):
@@ -594,11 +619,15 @@ def apply_change(payload: Mapping[str, Any], path: str, new: float) -> dict[str,
 
 @dataclass(frozen=True)
 class Candidate:
+    """One change. ``old``/``new`` are numbers for parameter changes; a new operator's are
+    operator names, a new metric's the weight (old 0) with ``structure`` its definition."""
+
     kind: str
     path: str
-    old: float
-    new: float
+    old: Any
+    new: Any
     description: str
+    structure: tuple = ()
 
     def sort_key(self) -> tuple:
         return (KIND_ORDER[self.kind], self.path, self.new)
@@ -750,6 +779,139 @@ def candidates_for(payload: Mapping[str, Any], case: Mapping[str, Any]) -> list[
     return sorted(set(found), key=Candidate.sort_key)
 
 
+def apply_candidate(payload: Mapping[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """A copy of ``payload`` with the candidate applied (in memory only)."""
+    if candidate.kind == "new_metric":
+        changed = copy.deepcopy(dict(payload))
+        item = dict(candidate.structure)
+        changed["derived_features"] = [*changed.get("derived_features", []), item]
+        changed["weights"] = {**changed["weights"], item["name"]: candidate.new}
+        return changed
+    if candidate.kind == "new_operator":
+        changed = copy.deepcopy(dict(payload))
+        j = int(candidate.path.removeprefix("flag_rules[").split("]")[0])
+        changed["flag_rules"][j]["operator"] = candidate.new
+        return changed
+    return apply_change(payload, candidate.path, candidate.new)
+
+
+def _change_of(candidate: Candidate) -> dict[str, Any]:
+    if candidate.kind == "new_metric":
+        return {
+            "path": candidate.path,
+            "old": None,
+            "new": {"derived_feature": dict(candidate.structure), "weight": candidate.new},
+        }
+    return {"path": candidate.path, "old": candidate.old, "new": candidate.new}
+
+
+def operator_candidates_for(payload: Mapping[str, Any], case: Mapping[str, Any]) -> list[Candidate]:
+    """A flag rule that should fire on this case, whose feature's magnitude passes the rule's
+    value on the other side of zero: swap its comparison for the magnitude operator (the
+    closed set OPERATOR_SWAPS), keeping the value."""
+    features = case["features"]
+    obs = observe(payload, features)
+    wanted = set(case.get("expected_flags") or ())
+    found = []
+    for j, rule in enumerate(payload.get("flag_rules", [])):
+        x = _number(features.get(rule["feature"]))
+        new = OPERATOR_SWAPS.get(rule["operator"])
+        if x is None or new is None or rule["name"] not in wanted or rule["name"] in obs.flags:
+            continue
+        if not _rule_fires(new, x, float(rule["value"])):
+            continue
+        found.append(
+            Candidate(
+                "new_operator",
+                f"flag_rules[{j}].operator",
+                rule["operator"],
+                new,
+                f"Give flag rule {rule['name']} the magnitude operator: {rule['feature']} "
+                f"{new} {_clean(float(rule['value']))} (was {rule['operator']}).",
+            )
+        )
+    return found
+
+
+def metric_candidates_for(payload: Mapping[str, Any], case: Mapping[str, Any]) -> list[Candidate]:
+    """New metrics from the closed grammar (DERIVED_RENT_OPS over two of the payload's input
+    features present in the case), each weighted (at most MAX_NEW_WEIGHT) to carry the
+    case's score into its expected band."""
+    features = case["features"]
+    obs = observe(payload, features)
+    bands = list(payload["bands"])
+    expected = case["expected_decision"]
+    if expected not in bands or bands.index(expected) == obs.band_index:
+        return []
+    thresholds = [float(t) for t in payload["thresholds"]]
+    margin = float(payload.get("confidence_margin", DEFAULT_CONFIDENCE_MARGIN))
+    clearance = float(payload.get("min_confidence", 0.0)) * margin
+    e = bands.index(expected)
+    if e > obs.band_index:
+        target = thresholds[e - 1] + clearance + 0.005
+    else:
+        target = thresholds[e] - clearance - 0.005
+    taken = set(payload["weights"]) | {d["name"] for d in payload.get("derived_features", [])}
+    inputs = [name for name in features_used(payload) if _number(features.get(name)) is not None]
+    found = []
+    for op in sorted(DERIVED_RENT_OPS):
+        symmetric = op in ("product", "min", "max")
+        for a in inputs:
+            for b in inputs:
+                if a == b or (symmetric and a > b):
+                    continue
+                name = f"{op}_{a}_{b}"[:64]
+                structure = (("a", a), ("b", b), ("name", name), ("op", op))
+                if name in taken:
+                    continue
+                probe = {"weights": {}, "derived_features": [dict(structure)]}
+                d = derived_values(probe, features).get(name)
+                if d in (None, 0.0):
+                    continue
+                weight = round((target - obs.raw) / d, 4)
+                if weight == 0 or abs(weight) > MAX_NEW_WEIGHT:
+                    continue
+                found.append(
+                    Candidate(
+                        "new_metric",
+                        f"derived_features.{name}",
+                        0,
+                        _clean(weight),
+                        f"Add the metric {name} = {op}({a}, {b}) with weight {_clean(weight)}.",
+                        structure,
+                    )
+                )
+    return sorted(found, key=Candidate.sort_key)
+
+
+def rent_manifest_for(
+    payload: Mapping[str, Any],
+    proposed: Mapping[str, Any],
+    candidate: Candidate,
+    case: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What a structural change declares it will cost (from the grammar's rent table) and
+    what it will do to the failed case; the sandbox measures both."""
+    if candidate.kind == "new_metric":
+        ops = DERIVED_RENT_OPS[dict(candidate.structure)["op"]] + WEIGHT_RENT_OPS
+        per_case = DERIVED_RENT_BYTES_PER_CASE
+    else:
+        ops, per_case = MAGNITUDE_RENT_OPS, 0
+    before, after = score(payload, case["features"]), score(proposed, case["features"])
+    return {
+        "kind": candidate.kind,
+        "evaluation_ops_per_case": ops,
+        "memory_bytes_per_case": per_case,
+        "payload_bytes": len(canonical_json(proposed)) - len(canonical_json(payload)),
+        "expected_delta": {
+            "case_id": case["case_id"],
+            "score_before": r6(before.score),
+            "score_after": r6(after.score),
+            "decision_after": after.decision,
+        },
+    }
+
+
 def _affected_positions(
     payload: Mapping[str, Any],
     candidate: Candidate,
@@ -760,7 +922,16 @@ def _affected_positions(
     """Cases that use the changed element (the seed's impact analysis), plus every case whose
     outcome the change alters."""
     match = _PATH.match(candidate.path)
-    if match[1] is not None:
+    if candidate.kind in STRUCTURAL_KINDS:
+        proposed = apply_candidate(payload, candidate)
+        matrix = cases.matrix
+        if candidate.kind == "new_metric":
+            item = dict(candidate.structure)
+            uses = ~np.isnan(matrix.column(item["a"])) & ~np.isnan(matrix.column(item["b"]))
+        else:
+            rule = proposed["flag_rules"][int(candidate.path.split("[")[1].split("]")[0])]
+            uses = ~np.isnan(matrix.column(rule["feature"]))
+    elif match[1] is not None:
         i = int(match[1])
         uses = (baseline.band_index == i) | (baseline.band_index == i + 1)
     elif match[2] is not None:
@@ -804,22 +975,37 @@ def generate_proposal(
         cache["baseline"] = replay(payload, cases)
     baseline, base_status = cache["baseline"]
     target = cases.index[case["case_id"]]
-    scored = []
-    for candidate in candidates_for(payload, case):
-        proposed = apply_change(payload, candidate.path, candidate.new)
-        if validate_payload("scoring", proposed):
-            continue
-        key = (candidate.path, candidate.new)
-        if key not in cache:
-            cache[key] = replay(proposed, cases)
-        batch, status = cache[key]
-        if status[target] != HIT_CODE:
-            continue
-        fixed = (base_status != HIT_CODE) & (status == HIT_CODE)
-        broken = (base_status == HIT_CODE) & (status != HIT_CODE)
-        net = int(fixed.sum()) - int(broken.sum())
-        key = (-net, int(broken.sum()), int((broken & cases.protected).sum()), candidate.sort_key())
-        scored.append((key, candidate, proposed, batch, status, fixed, broken))
+
+    def score_all(candidates: list[Candidate]) -> list[tuple]:
+        scored = []
+        for candidate in candidates:
+            proposed = apply_candidate(payload, candidate)
+            if validate_payload("scoring", proposed):
+                continue
+            key = (candidate.path, candidate.new, candidate.structure)
+            if key not in cache:
+                cache[key] = replay(proposed, cases)
+            batch, status = cache[key]
+            if status[target] != HIT_CODE:
+                continue
+            fixed = (base_status != HIT_CODE) & (status == HIT_CODE)
+            broken = (base_status == HIT_CODE) & (status != HIT_CODE)
+            net = int(fixed.sum()) - int(broken.sum())
+            rank = (-net, int(broken.sum()), int((broken & cases.protected).sum()))
+            scored.append(
+                ((*rank, candidate.sort_key()), candidate, proposed, batch, status, fixed, broken)
+            )
+        return scored
+
+    scored = score_all(candidates_for(payload, case) + operator_candidates_for(payload, case))
+    if not scored:
+        # A new metric pays rent on every case: the loop proposes one only when no bounded
+        # parameter change or operator swap turns the case into a HIT, and only one that
+        # keeps every protected case (a grammar search finds many; one that breaks a
+        # protected case is not worth its rent, and the failure stays for a human).
+        scored = [
+            entry for entry in score_all(metric_candidates_for(payload, case)) if entry[0][2] == 0
+        ]
     if not scored:
         return None
     _key, candidate, proposed, batch, status, fixed, broken = min(scored, key=lambda s: s[0])
@@ -833,12 +1019,16 @@ def generate_proposal(
     new_rate = float((status[sandbox_positions_arr] == HIT_CODE).sum()) / n
     proposal_id = proposal_id_for(failure["failure_id"])
     names = cases.case_ids
+    extra = {}
+    if candidate.kind in STRUCTURAL_KINDS:
+        extra["rent_manifest"] = rent_manifest_for(payload, proposed, candidate, case)
     return {
+        **extra,
         "proposal_id": proposal_id,
         "source_failure_id": failure["failure_id"],
         "proposal_type": candidate.kind,
         "base_version": base_version,
-        "change": {"path": candidate.path, "old": candidate.old, "new": candidate.new},
+        "change": _change_of(candidate),
         "change_description": candidate.description + f" Hypothesis: {failure['hypothesis']}.",
         "affected_components": [candidate.path],
         "selection": {
@@ -879,10 +1069,47 @@ def cost_proxy(payload: Mapping[str, Any], n: int) -> tuple[int, int]:
     and allocator figures on a shared machine vary run to run by more than 20%."""
     weights = len(payload["weights"])
     thresholds = len(payload["thresholds"])
-    rules = len(payload.get("flag_rules", []))
-    operations = n * (2 * weights + 3 * thresholds + 2 * rules + 6)
-    memory = n * (8 * (weights + 2 * thresholds + 5) + 2 * rules + 3)
+    rules = payload.get("flag_rules", [])
+    derived = len(payload.get("derived_features", []))
+    magnitude = sum(1 for rule in rules if rule["operator"] in MAGNITUDE_OPERATORS)
+    operations = n * (2 * weights + 3 * thresholds + 2 * len(rules) + 6 + 3 * derived + magnitude)
+    memory = n * (8 * (weights + 2 * thresholds + 5 + derived) + 2 * len(rules) + 3)
     return operations, memory
+
+
+def measure_rent(
+    *,
+    base_payload: Mapping[str, Any],
+    proposal_payload: Mapping[str, Any],
+    cases: CaseSet,
+    failed_case_id: str,
+    prop_batch: BatchScores,
+) -> dict[str, Any]:
+    """What a structural change really costs on the replayed cases: the largest number of
+    primitive operations it adds to one case's evaluation (counted, not timed, so reports
+    stay byte-identical), the bytes per case of the columns it adds, the bytes it adds to the
+    payload, and what it did to the failed case."""
+    added = scorer_operations(proposal_payload, cases.matrix) - scorer_operations(
+        base_payload, cases.matrix
+    )
+    columns = len(proposal_payload.get("derived_features", [])) - len(
+        base_payload.get("derived_features", [])
+    )
+    measured: dict[str, Any] = {
+        "evaluation_ops_per_case": int(added.max()) if added.size else 0,
+        "memory_bytes_per_case": 8 * columns,
+        "payload_bytes": len(canonical_json(proposal_payload)) - len(canonical_json(base_payload)),
+        "failed_case": None,
+    }
+    i = cases.index.get(failed_case_id)
+    if i is not None:
+        result = prop_batch.result(i)
+        measured["failed_case"] = {
+            "case_id": failed_case_id,
+            "score_after": r6(result.score),
+            "decision_after": result.decision,
+        }
+    return measured
 
 
 MEMORY_SAMPLE = 2048
@@ -948,10 +1175,12 @@ def sandbox_replay(
     declared_threshold: float = DEFAULT_DECLARED_THRESHOLD,
     required_runs: int = DEFAULT_RUNS,
     header: Mapping[str, Any] | None = None,
+    rent_manifest: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Replays ``cases`` under the baseline and the proposal ``runs`` times and returns
     ``(report, measurements)``. The report is a pure function of the inputs; measurements
-    hold the wall-clock medians and tracemalloc peaks, outside the report."""
+    hold the wall-clock medians and tracemalloc peaks, outside the report. A structural
+    proposal's ``rent_manifest`` is checked against the measured rent."""
     runs = max(1, int(runs))
     cases.matrix  # built once, outside the timed replays  # noqa: B018
     timings: dict[str, list[float]] = {"baseline": [], "proposal": []}
@@ -1010,7 +1239,20 @@ def sandbox_replay(
         "regression_count": int(regressed.sum()),
         "protected_regression_count": int(protected_regressed.sum()),
     }
+    rent = None
+    if rent_manifest is not None:
+        rent = {
+            "manifest": dict(rent_manifest),
+            "measured": measure_rent(
+                base_payload=base_payload,
+                proposal_payload=proposal_payload,
+                cases=cases,
+                failed_case_id=rent_manifest["expected_delta"]["case_id"],
+                prop_batch=prop_batch,
+            ),
+        }
     gate = gate_evaluate(
+        rent=rent,
         delta=delta,
         fixed_cases=[cases.case_ids[i] for i in np.flatnonzero(fixed)],
         regressed_cases=[cases.case_ids[i] for i in np.flatnonzero(regressed)],
@@ -1029,6 +1271,7 @@ def sandbox_replay(
         "cost_delta": cost_delta,
         "stabilization": stabilization,
         "case_details": case_details,
+        **({"rent": rent} if rent is not None else {}),
         "gate": gate,
         "promotion_eligible": gate["passed"],
     }
@@ -1100,8 +1343,11 @@ def gate_evaluate(
     cost_delta: Mapping[str, Any],
     stabilization: Mapping[str, Any],
     declared_threshold: float,
+    rent: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The strict promotion gate: fixed criteria, boolean logic, one line per criterion."""
+    """The strict promotion gate: fixed criteria, boolean logic, one line per criterion. A
+    structural proposal also pays its declared rent: measured cost within the manifest, and
+    the failed case where the manifest said it would land."""
 
     def listed(names: Sequence[str]) -> str:
         shown = ", ".join(names[:20])
@@ -1154,6 +1400,8 @@ def gate_evaluate(
             + ("identical results" if stabilization["identical"] else "results differ"),
         },
     ]
+    if rent is not None:
+        criteria += _rent_criteria(rent["manifest"], rent["measured"])
     for line in criteria:
         line["passed"] = bool(line["passed"])
     return {
@@ -1161,3 +1409,38 @@ def gate_evaluate(
         "criteria": criteria,
         "passed": all(line["passed"] for line in criteria),
     }
+
+
+def _rent_criteria(manifest: Mapping[str, Any], measured: Mapping[str, Any]) -> list[dict]:
+    ops, declared_ops = measured["evaluation_ops_per_case"], manifest["evaluation_ops_per_case"]
+    memory_ok = (
+        measured["memory_bytes_per_case"] <= manifest["memory_bytes_per_case"]
+        and measured["payload_bytes"] <= manifest["payload_bytes"]
+    )
+    expected, failed = manifest["expected_delta"], measured["failed_case"]
+    delta_ok = (
+        failed is not None
+        and failed["decision_after"] == expected["decision_after"]
+        and abs(failed["score_after"] - expected["score_after"]) <= 1e-6
+    )
+    return [
+        {
+            "criterion": "rent_evaluation_cost_within_manifest",
+            "passed": ops <= declared_ops,
+            "detail": f"measured {ops} operation(s) per case added (manifest {declared_ops})",
+        },
+        {
+            "criterion": "rent_memory_within_manifest",
+            "passed": memory_ok,
+            "detail": f"measured {measured['memory_bytes_per_case']} B per case and "
+            f"{measured['payload_bytes']} B of payload (manifest "
+            f"{manifest['memory_bytes_per_case']} B per case, {manifest['payload_bytes']} B)",
+        },
+        {
+            "criterion": "rent_expected_delta_on_failed_case",
+            "passed": delta_ok,
+            "detail": f"{expected['case_id']}: expected {expected['decision_after']} at "
+            f"{expected['score_after']}, measured "
+            + (f"{failed['decision_after']} at {failed['score_after']}" if failed else "nothing"),
+        },
+    ]

@@ -42,6 +42,7 @@ def test_the_admin_saves_policies_through_the_service(reviewer, tenant):
         "action": "THROTTLE",
         "rollback_family": "",
         "significance_level": "",
+        "significance_test": "t_test",
         "tiers": "[]",
         "consecutive_breaches": 1,
         "change_reason": "arm the tripwire",

@@ -42,6 +42,7 @@ class RegressionPolicyForm(SettingsChangeForm):
             "action",
             "rollback_family",
             "significance_level",
+            "significance_test",
             "tiers",
             "consecutive_breaches",
         ]

@@ -1,7 +1,13 @@
 from rest_framework import serializers
 
 from governance.api.serializers_base import StrictSerializer
-from tripwire.models import MetricKind, RegressionAction, RegressionPolicy, RegressionState
+from tripwire.models import (
+    MetricKind,
+    RegressionAction,
+    RegressionPolicy,
+    RegressionState,
+    SignificanceTest,
+)
 
 
 class KPIEventInSerializer(StrictSerializer):
@@ -14,6 +20,12 @@ class KPIEventInSerializer(StrictSerializer):
     value = serializers.FloatField(required=False, allow_null=True)
     event_id = serializers.CharField(max_length=64, required=False, allow_null=True)
     actor = serializers.CharField(max_length=64, required=False, allow_null=True)
+    config_version_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The config version that produced this outcome (as the score response names "
+        "it): a guarded rollout compares its cohorts by it.",
+    )
     created_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -52,6 +64,7 @@ class RegressionPolicySerializer(serializers.ModelSerializer):
             "action",
             "rollback_family",
             "significance_level",
+            "significance_test",
             "tiers",
             "consecutive_breaches",
             "changed_by",
@@ -76,6 +89,7 @@ class RegressionPolicyUpsertSerializer(StrictSerializer):
     significance_level = serializers.FloatField(
         min_value=0.0, max_value=1.0, required=False, allow_null=True
     )
+    significance_test = serializers.ChoiceField(choices=SignificanceTest.choices, required=False)
     tiers = TierSerializer(many=True, required=False)
     consecutive_breaches = serializers.IntegerField(min_value=1, max_value=100, required=False)
     reason = serializers.CharField(

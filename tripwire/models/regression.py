@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.models import Tenant
+from governance.models import ConfigVersion, Tenant
 
 __all__ = [
     "KPIEvent",
@@ -17,6 +18,7 @@ __all__ = [
     "RegressionPolicy",
     "RegressionState",
     "RegressionStatus",
+    "SignificanceTest",
 ]
 
 
@@ -33,6 +35,15 @@ class KPIEvent(models.Model):
         max_length=64, null=True, blank=True, help_text="Optional client id for de-duplication."
     )
     actor = models.CharField(max_length=64, blank=True, default="")
+    config_version = models.ForeignKey(
+        ConfigVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The config version that produced the outcome (a rollout's cohort).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -40,7 +51,12 @@ class KPIEvent(models.Model):
         indexes = [
             models.Index(
                 fields=["tenant", "domain", "metric", "created_at", "id"], name="kpi_window_idx"
-            )
+            ),
+            models.Index(
+                fields=["tenant", "domain", "metric", "config_version", "created_at"],
+                name="kpi_version_idx",
+                condition=Q(config_version__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -70,6 +86,14 @@ class RegressionAction(models.TextChoices):
 class MetricKind(models.TextChoices):
     SUCCESS = "success", "success share (two-proportion test)"
     VALUE = "value", "mean value (Welch t-test)"
+
+
+class SignificanceTest(models.TextChoices):
+    """The test behind ``significance_level`` for value metrics (success metrics always use
+    the two-proportion z-test)."""
+
+    T_TEST = "t_test", "Welch t-test (means)"
+    MANN_WHITNEY = "mann_whitney", "Mann-Whitney U (ranks; robust to outliers and skew)"
 
 
 class RegressionPolicy(models.Model):
@@ -102,6 +126,9 @@ class RegressionPolicy(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="When set, a breach also needs a one-sided p-value below this level.",
     )
+    significance_test = models.CharField(
+        max_length=16, choices=SignificanceTest.choices, default=SignificanceTest.T_TEST
+    )
     tiers = models.JSONField(default=list, blank=True)
     consecutive_breaches = models.PositiveIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
@@ -120,6 +147,15 @@ class RegressionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain}.{self.metric}"
+
+    def clean(self) -> None:
+        if (
+            self.significance_test == SignificanceTest.MANN_WHITNEY
+            and self.kind != MetricKind.VALUE
+        ):
+            raise ValidationError(
+                {"significance_test": "Mann-Whitney U compares values: use it with kind=value"}
+            )
 
     def ladder(self) -> list[tuple[float, str]]:
         """(min_drop, action) from the lowest tier to the highest."""

@@ -5,7 +5,7 @@ Evaluation: current = success share (or mean value) of the newest ``window_event
 baseline = the same over the ``baseline_events`` before them; drop = (baseline - current) /
 |baseline|. A tier is breached when drop > its ``min_drop`` (and, with a significance level,
 the one-sided p-value is below it: two-proportion z-test for success metrics, Welch's t-test
-for values). The highest breached tier fires once ``consecutive_breaches`` evaluations in a row
+or Mann-Whitney U, as the policy's ``significance_test`` says, for values). The highest breached tier fires once ``consecutive_breaches`` evaluations in a row
 breached. A fired policy stays triggered, and fires nothing more, until a reviewer acknowledges
 it; only escalation to a strictly higher tier fires while it waits.
 
@@ -28,7 +28,7 @@ from governance.errors import TransitionConflict, ValidationFailed
 from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
 from governance.kernel.authority import require_human
 from governance.kernel.settings import SettingsOutcome
-from governance.models import CheckpointPriority, CheckpointType, Tenant
+from governance.models import CheckpointPriority, CheckpointType, ConfigVersion, Tenant
 from governance.services.checkpoints import checkpoint_open, checkpoint_resolve_for_subject
 from governance.services.ledger import Actor, ledger_append
 from governance.services.levers import (
@@ -45,8 +45,9 @@ from tripwire.models import (
     RegressionPolicy,
     RegressionState,
     RegressionStatus,
+    SignificanceTest,
 )
-from tripwire.selectors import WindowStats, kpi_window_stats
+from tripwire.selectors import WindowStats, kpi_window_stats, kpi_window_values
 
 MAX_BATCH = 10_000
 DROP_EPSILON = 1e-9
@@ -58,6 +59,7 @@ KPI_SPEC: dict[str, Field] = {
     "value": Field("float", min=-1e15, max=1e15),
     "event_id": Field("str", max_length=64),
     "actor": Field("str", max_length=64, default=""),
+    "config_version_id": Field("int", min=1),
     "created_at": Field("datetime"),
 }
 
@@ -92,6 +94,7 @@ def kpi_ingest(*, tenant: Tenant | int, items: Any, now: dt.datetime | None = No
     }
     if future:
         raise ValidationFailed({"events": future})
+    _check_versions(rows, _tenant_id(tenant))
     if all(row["created_at"] is None for row in rows):
         for row in rows:
             del row["created_at"]
@@ -102,6 +105,23 @@ def kpi_ingest(*, tenant: Tenant | int, items: Any, now: dt.datetime | None = No
                 row["created_at"] = now
         constants = {"tenant_id": _tenant_id(tenant)}
     return bulk_insert(KPIEvent, rows, constants=constants, dedupe=("tenant_id", "event_id"))
+
+
+def _check_versions(rows: list[dict[str, Any]], tenant_id: int) -> None:
+    """A KPI event may name only its own tenant's config versions (one query per batch)."""
+    named = {row["config_version_id"] for row in rows} - {None}
+    if not named:
+        return
+    known = set(
+        ConfigVersion.objects.filter(pk__in=named, tenant_id=tenant_id).values_list("pk", flat=True)
+    )
+    unknown = {
+        str(i): {"config_version_id": ["no such config version"]}
+        for i, row in enumerate(rows)
+        if row["config_version_id"] is not None and row["config_version_id"] not in known
+    }
+    if unknown:
+        raise ValidationFailed({"events": unknown})
 
 
 def kpi_record(
@@ -131,6 +151,7 @@ POLICY_FIELDS = (
     "action",
     "rollback_family",
     "significance_level",
+    "significance_test",
     "tiers",
     "consecutive_breaches",
 )
@@ -290,9 +311,29 @@ def _variance(n: int, total: float, sumsq: float) -> float:
     return max((sumsq - total * total / n) / (n - 1), 0.0)
 
 
-def _p_value(kind: str, w: WindowStats) -> float | None:
-    """One-sided: is the current window worse than the baseline?"""
+def mann_whitney_p_value(*, current: list[float], baseline: list[float]) -> float | None:
+    """One-sided Mann-Whitney U: do current values tend to be lower than the baseline's?
+    Ties (and a constant window) are handled by scipy's tie correction; an all-equal sample
+    pair has no evidence either way (p = 1)."""
+    if len(current) < 1 or len(baseline) < 1:
+        return None
+    if len(set(current) | set(baseline)) == 1:
+        return 1.0
     # scipy.stats takes seconds to import; only a policy with a significance level needs it.
+    from scipy import stats
+
+    result = stats.mannwhitneyu(current, baseline, alternative="less", method="asymptotic")
+    p = float(result.pvalue)
+    return None if math.isnan(p) else p
+
+
+def _p_value(
+    kind: str, w: WindowStats, ranks: tuple[list[float], list[float]] | None = None
+) -> float | None:
+    """One-sided: is the current window worse than the baseline? ``ranks`` (the current and
+    baseline values) selects Mann-Whitney U for a value metric."""
+    if ranks is not None and kind == MetricKind.VALUE:
+        return mann_whitney_p_value(current=ranks[0], baseline=ranks[1])
     from scipy import stats
 
     n1, n2 = w.n_current, w.n_baseline
@@ -323,14 +364,44 @@ def _p_value(kind: str, w: WindowStats) -> float | None:
     return None if math.isnan(p) else p
 
 
-def measure(*, kind: str, window: WindowStats, significance: bool) -> Measurement:
+def measure(
+    *,
+    kind: str,
+    window: WindowStats,
+    significance: bool,
+    ranks: tuple[list[float], list[float]] | None = None,
+) -> Measurement:
     current = window.sum_current / window.n_current
     baseline = window.sum_baseline / window.n_baseline
     return Measurement(
         baseline=baseline,
         current=current,
         drop=_drop(baseline, current),
-        p_value=_p_value(kind, window) if significance else None,
+        p_value=_p_value(kind, window, ranks) if significance else None,
+    )
+
+
+def _rank_sample(
+    policy: RegressionPolicy, window: WindowStats, now: dt.datetime
+) -> tuple[list[float], list[float]] | None:
+    """The window's values when the policy tests a value metric with Mann-Whitney U: one more
+    statement bounded by the window, read only when a p-value is needed."""
+    if (
+        policy.significance_level is None
+        or policy.kind != MetricKind.VALUE
+        or policy.significance_test != SignificanceTest.MANN_WHITNEY
+    ):
+        return None
+    return kpi_window_values(
+        tenant_id=policy.tenant_id,
+        domain=policy.domain,
+        metric=policy.metric,
+        kind=policy.kind,
+        window=policy.window_events,
+        baseline=policy.baseline_events,
+        until=now,
+        since=now - dt.timedelta(days=policy.window_days) if policy.window_days else None,
+        newest_id=window.newest_id,
     )
 
 
@@ -438,7 +509,12 @@ def _assess(
             RegressionStatus.TRIGGERED if state.triggered else RegressionStatus.INSUFFICIENT_DATA
         )
         return Assessment(fields=fields, measurement=None, fire=None)
-    m = measure(kind=policy.kind, window=window, significance=policy.significance_level is not None)
+    m = measure(
+        kind=policy.kind,
+        window=window,
+        significance=policy.significance_level is not None,
+        ranks=_rank_sample(policy, window, now),
+    )
     tier = _breached_tier(policy, m)
     streak = 0 if tier is None else state.breach_streak + (1 if fresh else 0)
     fire = (

@@ -3,12 +3,16 @@ the one implementation: the server (``calibration.scoring``) imports it for its 
 endpoint and holds its numpy batch twin to identical results, and governed systems run it
 locally through the client.
 
+    derived    = derived_features (product, ratio, difference, min, max of two input
+                 features), computed first; missing when an operand is (or a ratio's
+                 divisor is 0); a derived feature is weighted and flagged like any other
     raw        = bias + sum(weight[f] * feature[f])      features in sorted name order
     score      = clip(raw, 0, 1)
     band       = bands[number of thresholds <= score]
     distance   = min |score - threshold|
     confidence = min(1, distance / confidence_margin)
     flags      = rules whose (feature operator value) holds; a missing feature never fires
+                 (``abs>`` etc. compare |feature| with the value)
     escalate   = any flag in escalate_on
     decision   = "ABSTAIN" if confidence < min_confidence else band
 """
@@ -32,7 +36,16 @@ OPERATORS = {
     "<=": operator.le,
     "==": operator.eq,
     "!=": operator.ne,
+    # Magnitude operators: the closed set a learning-loop "new operator" proposal draws from.
+    # abs() also takes the server's numpy columns, so its batch twin uses this table too.
+    "abs>": lambda x, v: abs(x) > v,
+    "abs>=": lambda x, v: abs(x) >= v,
+    "abs<": lambda x, v: abs(x) < v,
+    "abs<=": lambda x, v: abs(x) <= v,
 }
+COMPARISON_OPERATORS = (">", ">=", "<", "<=", "==", "!=")
+MAGNITUDE_OPERATORS = ("abs>", "abs>=", "abs<", "abs<=")
+DERIVED_OPS = ("product", "ratio", "difference", "min", "max")
 
 
 @dataclass(frozen=True)
@@ -60,9 +73,47 @@ class ScoreResult:
 
 
 def features_used(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """The input features a payload reads (derived features' operands, not their names)."""
+    derived = payload.get("derived_features", [])
     names = set(payload["weights"])
     names.update(rule["feature"] for rule in payload.get("flag_rules", []))
+    names.difference_update(item["name"] for item in derived)
+    for item in derived:
+        names.update((item["a"], item["b"]))
     return tuple(sorted(names))
+
+
+def derive(op: str, a: float | None, b: float | None) -> float | None:
+    """One derived value; missing propagates and a ratio over 0 is missing. Plain float
+    arithmetic is IEEE double arithmetic, as the server's numpy columns are: both paths give
+    the same bits."""
+    if a is None or b is None:
+        return None
+    if op == "product":
+        return a * b
+    if op == "difference":
+        return a - b
+    if op == "min":
+        return min(a, b)
+    if op == "max":
+        return max(a, b)
+    if op == "ratio":
+        return None if b == 0 else a / b
+    raise ValueError(f"unknown derived operation {op!r}")
+
+
+def derived_values(payload: Mapping[str, Any], features: Mapping[str, Any]) -> dict[str, Any]:
+    """One case's features plus its derived features (None when missing)."""
+    derived = payload.get("derived_features", [])
+    if not derived:
+        return dict(features)
+    out = dict(features)
+    for item in derived:
+        value = derive(
+            item["op"], _present(features.get(item["a"])), _present(features.get(item["b"]))
+        )
+        out[item["name"]] = None if value is None or math.isnan(value) else value
+    return out
 
 
 def _present(value: Any) -> float | None:
@@ -80,6 +131,7 @@ class Scorer:
     __slots__ = (
         "_bands",
         "_bias",
+        "_derived",
         "_escalate_on",
         "_margin",
         "_min_confidence",
@@ -104,11 +156,21 @@ class Scorer:
             for rule in payload.get("flag_rules", [])
         )
         self._escalate_on = frozenset(payload.get("escalate_on", []))
+        self._derived = tuple(
+            (item["name"], item["op"], item["a"], item["b"])
+            for item in payload.get("derived_features", [])
+        )
 
     def __call__(self, features: Mapping[str, Any]) -> ScoreResult:
         # The same IEEE operations in the same order as calibration.scoring.score_matrix
         # (bias, then weights in sorted feature order; bisect_right ==
         # searchsorted(side="right")); the property tests hold both to it.
+        if self._derived:
+            features = dict(features)
+            originals = dict(features)
+            for name, op, a, b in self._derived:
+                value = derive(op, _present(originals.get(a)), _present(originals.get(b)))
+                features[name] = None if value is None or math.isnan(value) else value
         raw = self._bias
         for name, weight in self._weights:
             value = _present(features.get(name))
