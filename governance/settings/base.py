@@ -163,6 +163,9 @@ LEDGER_SIGNING_KEY = env_str(
     "LEDGER_SIGNING_KEY", "dev-insecure-ledger-key" if DEBUG else SECRET_KEY
 )
 LEDGER_ANCHOR_FILE = Path(env_str("LEDGER_ANCHOR_FILE", str(VAR_DIR / "ledger-anchors.jsonl")))
+# Seconds between scheduled anchorings (the beat task seeded by migration 0003 runs every 5
+# minutes); verify_ledger fails a chain whose unanchored tail is older than this.
+LEDGER_ANCHOR_INTERVAL = env_int("LEDGER_ANCHOR_INTERVAL", 300, minimum=1)
 
 # Directory for exported artifacts (snapshots, reports, proposals, failure analyses).
 GOVLOOP_ARTIFACT_DIR = Path(env_str("GOVLOOP_ARTIFACT_DIR", str(VAR_DIR / "artifacts")))

@@ -19,7 +19,7 @@ from calibration.registry_sources import register_sample_source
 from calibration.services import registry as services
 from governance.errors import Forbidden, TransitionConflict, ValidationFailed
 from governance.models import LedgerEntry
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from tests.factories.events import signal_pairs
 
 _ARRAYS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -77,6 +77,8 @@ def test_a_job_on_enough_pairs_yields_a_development_version(tenant, pairs):
     assert "registered confidence_calibrator v1" in job.log
     kinds = list(LedgerEntry.objects.filter(tenant=tenant).values_list("kind", flat=True))
     assert "calibrator.version_registered" in kinds
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 
@@ -295,6 +297,8 @@ def test_promoting_archives_the_previous_production_version(tenant, pairs, revie
         ("calibrator.version_archived", None),
         ("calibrator.version_promoted", "PRODUCTION"),
     ]
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 
