@@ -1,15 +1,14 @@
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Tags, register
+
+from governance.settings.keys import key_problems
 
 
-@register(deploy=True)
+@register(Tags.security, deploy=True)
 def ledger_key_check(app_configs, **kwargs):
-    if settings.LEDGER_SIGNING_KEY == settings.SECRET_KEY:
-        return [
-            Warning(
-                "LEDGER_SIGNING_KEY equals SECRET_KEY",
-                hint="Give the ledger its own key so rotating one does not void the other.",
-                id="govloop.W001",
-            )
-        ]
-    return []
+    return [
+        Error(problem.message, hint=problem.hint, id=problem.id)
+        for problem in key_problems(
+            secret_key=settings.SECRET_KEY, ledger_key=settings.LEDGER_SIGNING_KEY
+        )
+    ]

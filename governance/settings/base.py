@@ -7,12 +7,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.settings.env import env_bool, env_int, env_list, env_str
+from governance.settings.keys import DEV_LEDGER_SIGNING_KEY, DEV_SECRET_KEY
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("GOVLOOP_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-secret-key-change-me" if DEBUG else None)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY if DEBUG else None)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -159,9 +160,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # The ledger's anchoring key lives only in the environment, never in the database.
-LEDGER_SIGNING_KEY = env_str(
-    "LEDGER_SIGNING_KEY", "dev-insecure-ledger-key" if DEBUG else SECRET_KEY
-)
+LEDGER_SIGNING_KEY = env_str("LEDGER_SIGNING_KEY", DEV_LEDGER_SIGNING_KEY if DEBUG else SECRET_KEY)
 LEDGER_ANCHOR_FILE = Path(env_str("LEDGER_ANCHOR_FILE", str(VAR_DIR / "ledger-anchors.jsonl")))
 # Seconds between scheduled anchorings (the beat task seeded by migration 0003 runs every 5
 # minutes); verify_ledger fails a chain whose unanchored tail is older than this.
