@@ -158,6 +158,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimu
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A worker's claim on a training job is a lease it renews every third of this while it trains;
+# a job whose lease ran out (its worker died) is claimed again by a redelivery or the beat.
+TRAINING_JOB_LEASE_SECONDS = env_int("TRAINING_JOB_LEASE_SECONDS", 45, minimum=3)
 
 # The ledger's anchoring key lives only in the environment, never in the database.
 LEDGER_SIGNING_KEY = env_str("LEDGER_SIGNING_KEY", DEV_LEDGER_SIGNING_KEY if DEBUG else SECRET_KEY)
