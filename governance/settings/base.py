@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.middleware.GoLiveMiddleware",
+    "governance.api.hygiene.QueryStringHygieneMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -112,6 +113,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.IsTenantPrincipal"],
+    # governance.api.hygiene: NUL bytes, lone surrogates, out-of-range numbers and deep nesting
+    # are a 400 before any serializer sees them.
+    "DEFAULT_PARSER_CLASSES": [
+        "governance.api.hygiene.JSONParser",
+        "governance.api.hygiene.FormParser",
+        "governance.api.hygiene.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
