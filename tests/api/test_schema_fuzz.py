@@ -7,6 +7,7 @@ input hygiene must turn into a 400. Bounded: a few examples per operation."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -76,32 +77,45 @@ def _nested(value, depth):
     return value
 
 
+def _with_body(case, body):
+    variant = copy.copy(case)
+    variant.body = body
+    return variant
+
+
 @schema.hook
-def flatmap_body(context, body):
-    """The generated body, or a hostile variant of it."""
+def flatmap_case(context, case):
+    """The generated case, or one whose body is a hostile variant of the generated body. Only
+    a JSON body can carry a lone surrogate (escaped), an integer or nesting; a form carries
+    NULs."""
+    body = case.body
     if not isinstance(body, dict | list):
-        return st.just(body)
+        return st.just(case)
+    is_json = "json" in (case.media_type or "")
+    strings = HOSTILE_STRINGS if is_json else [bad for bad in HOSTILE_STRINGS if "\x00" in bad]
     leaves = _leaf_paths(body)
-    variants = [st.just(body), st.just(_nested(body, MAX_DEPTH + 1))]
+    variants = [st.just(body)]
     if leaves[str]:
         variants.append(
             st.builds(
                 lambda path, bad: _replaced(body, path, bad),
                 st.sampled_from(leaves[str]),
-                st.sampled_from(HOSTILE_STRINGS),
+                st.sampled_from(strings),
             )
         )
-    if leaves[int]:
-        variants.append(
-            st.builds(
-                lambda path, bad: _replaced(body, path, bad),
-                st.sampled_from(leaves[int]),
-                st.sampled_from(HOSTILE_INTEGERS),
+    if is_json:
+        variants.append(st.just(_nested(body, MAX_DEPTH + 1)))
+        if leaves[int]:
+            variants.append(
+                st.builds(
+                    lambda path, bad: _replaced(body, path, bad),
+                    st.sampled_from(leaves[int]),
+                    st.sampled_from(HOSTILE_INTEGERS),
+                )
             )
-        )
-    if isinstance(body, dict):
-        variants.append(st.sampled_from(HOSTILE_STRINGS).map(lambda bad: {**body, bad: 1}))
-    return st.one_of(variants)
+        if isinstance(body, dict):
+            variants.append(st.sampled_from(strings).map(lambda bad: {**body, bad: 1}))
+    return st.one_of(variants).map(lambda hostile: _with_body(case, hostile))
 
 
 @schema.hook
