@@ -268,3 +268,41 @@ def test_the_nightly_loop_racing_a_manual_run_leaves_one_proposal_per_failing_ca
     assert errors == []
     assert set(_proposals_per_case(tenant).values()) == {1}
     assert LoopProposal.objects.filter(tenant=tenant, state=ProposalState.ELIGIBLE).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_migration_keys_the_first_proposal_of_a_pair_and_leaves_older_duplicates_unkeyed(
+    tenant, reviewer
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("learning.migrations.0011_loop_proposal_one_per_case")
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    first = _eligible_proposal(tenant)
+    run = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    failure = _failure_of(services.failures_analyze(run=run, actor=ACTOR, now=NOW), first)
+    # What two racing runs left before the constraint: two proposals, neither keyed yet.
+    LoopProposal.objects.filter(pk=first.pk).update(case=None)
+    duplicate = LoopProposal.objects.create(
+        tenant=tenant,
+        proposal_id="proposal_duplicate",
+        failure=failure,
+        kind=first.kind,
+        base_version=first.base_version,
+        change=first.change,
+        proposed_payload=first.proposed_payload,
+        document=first.document,
+        document_sha256=first.document_sha256,
+        created_at=first.created_at + dt.timedelta(minutes=1),
+    )
+
+    with connection.schema_editor() as editor:
+        migration.key_existing_proposals(apps, editor)
+
+    first.refresh_from_db()
+    duplicate.refresh_from_db()
+    assert first.case_id == first.failure.case_id
+    assert duplicate.case_id is None
