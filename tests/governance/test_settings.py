@@ -177,3 +177,13 @@ def test_every_repository_default_is_a_key_problem():
 
     assert {problem.id for problem in problems} == {"govloop.E001", "govloop.E003", "govloop.E004"}
     assert key_problems(secret_key=STRONG_SECRET_KEY, ledger_key=STRONG_LEDGER_KEY) == []
+
+
+@pytest.mark.parametrize(("visibility", "errors"), [(600, ["govloop.E005"]), (3600, [])])
+def test_the_broker_visibility_timeout_must_outlast_every_task(settings, visibility, errors):
+    from governance.checks import broker_visibility_check
+
+    settings.CELERY_BROKER_URL = "redis://redis.example:6379/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility}
+
+    assert [error.id for error in broker_visibility_check(None)] == errors
