@@ -7,7 +7,6 @@ input hygiene must turn into a 400. Bounded: a few examples per operation."""
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -78,9 +77,12 @@ def _nested(value, depth):
 
 
 def _with_body(case, body):
-    variant = copy.copy(case)
-    variant.body = body
-    return variant
+    # Set past Case.__setattr__, which would mark the body for revalidation against the
+    # schema by jsonschema_rs: it cannot take a lone surrogate, and the hostile body is
+    # meant to be invalid anyway. The checks below (no 5xx, response conformance) do not
+    # depend on that bookkeeping.
+    object.__setattr__(case, "body", body)
+    return case
 
 
 @schema.hook
