@@ -21,8 +21,9 @@ COPY templates ./templates
 COPY manage.py ./
 RUN pip install ./clients/python . \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin govloop \
-    # collectstatic needs settings, not secrets: throwaway values for the build step only.
-    && SECRET_KEY=build-only LEDGER_SIGNING_KEY=build-only-ledger \
+    # collectstatic needs settings, not secrets: the base settings (production refuses
+    # throwaway keys) and a throwaway value for the build step only.
+    && DJANGO_SETTINGS_MODULE=governance.settings.base SECRET_KEY=build-only \
        python manage.py collectstatic --noinput -v 0 \
     # The anchors volume is mounted here: create it owned by the app user so it stays so.
     && mkdir -p /var/lib/govloop/anchors \

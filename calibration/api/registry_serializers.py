@@ -43,7 +43,10 @@ class TrainingJobInSerializer(StrictSerializer):
     method = serializers.ChoiceField(choices=CalibrationMethod.choices)
     cv_folds = serializers.IntegerField(min_value=2, max_value=20, default=5)
     min_samples = serializers.IntegerField(
-        min_value=2, required=False, help_text="default: the tenant's min_samples_for_training"
+        min_value=2,
+        max_value=2**31 - 1,  # the column's range (PositiveIntegerField)
+        required=False,
+        help_text="default: the tenant's min_samples_for_training",
     )
     sample_filter = TrainingSampleFilterSerializer(required=False)
 

@@ -113,8 +113,11 @@ class CalibratorModel(models.Model):
 
 
 class TrainingJob(ConcurrentTransitionMixin, models.Model):
-    """QUEUED -> RUNNING -> SUCCEEDED | FAILED. A worker claims a QUEUED job (or a RUNNING one
-    whose worker died) with a conditional UPDATE, so a task delivered twice trains once."""
+    """QUEUED -> RUNNING -> SUCCEEDED | FAILED. A worker claims a QUEUED job with a conditional
+    UPDATE, so a task delivered twice trains once. RUNNING is a lease, not a sticky state: the
+    worker renews ``claimed_until`` while it trains, and a job whose lease ran out (its worker
+    died or hung) is claimed again; ``attempts`` numbers the claims, and only the latest
+    claim may finish the job."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="training_jobs")
     model = models.ForeignKey(CalibratorModel, on_delete=models.PROTECT, related_name="jobs")
@@ -132,6 +135,9 @@ class TrainingJob(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     created_by_label = models.CharField(max_length=150, blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="The running worker's lease; renewed while it trains."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     samples = models.PositiveIntegerField(null=True, blank=True)
@@ -156,6 +162,7 @@ class TrainingJob(ConcurrentTransitionMixin, models.Model):
         self.samples = samples
         self.metrics = metrics
         self.finished_at = now
+        self.claimed_until = None
 
     @transition(
         field=state,
@@ -166,6 +173,7 @@ class TrainingJob(ConcurrentTransitionMixin, models.Model):
         self.failure_reason = reason
         self.samples = samples
         self.finished_at = now
+        self.claimed_until = None
 
     @transition(
         field=state,
@@ -176,6 +184,7 @@ class TrainingJob(ConcurrentTransitionMixin, models.Model):
     def requeue(self) -> None:
         self.failure_reason = ""
         self.started_at = None
+        self.claimed_until = None
         self.finished_at = None
 
     def append_log(self, line: str) -> None:

@@ -4,14 +4,18 @@ transaction; the fit itself runs outside any transaction."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -39,9 +43,9 @@ from governance.services.settings import row_values, settings_upsert, validate_r
 
 logger = logging.getLogger(__name__)
 
-# A RUNNING job whose worker has not finished within this time (well past the task's hard
-# time limit) is considered abandoned and may be claimed again.
-STALE_RUNNING_AFTER = dt.timedelta(minutes=30)
+# A job QUEUED this long has probably lost its broker message (or the worker that prefetched
+# it died): the beat dispatches it again, and the claim makes a duplicate harmless.
+QUEUED_TOO_LONG = dt.timedelta(seconds=60)
 MAX_CV_FOLDS = 20
 SAMPLE_FILTER_KEYS = {"source_engine", "subject", "since", "until"}
 REGISTRY_CONFIG_FIELDS = (
@@ -256,26 +260,94 @@ def training_job_requeue(
     return job
 
 
+def training_lease() -> dt.timedelta:
+    """A claim is a lease (``TRAINING_JOB_LEASE_SECONDS``, 45 s by default) that the training
+    worker renews every third of it while it works: a job whose lease ran out has lost its
+    worker (killed, hung, SIGSTOPped) and is claimed again by the next delivery or by the
+    beat, which looks every minute. Lease plus one beat period keeps a dead worker's job
+    waiting under 2 minutes."""
+    return dt.timedelta(seconds=settings.TRAINING_JOB_LEASE_SECONDS)
+
+
+def _lease_expired(now: dt.datetime) -> Q:
+    # A RUNNING job without a lease was claimed before leases existed (migration 0007).
+    return Q(state=TrainingJobState.RUNNING) & (
+        Q(claimed_until__lt=now) | Q(claimed_until__isnull=True)
+    )
+
+
 def _claim(job_id: int, now: dt.datetime) -> bool:
     """Take the job for this worker: one conditional UPDATE, so of two deliveries of the same
-    task exactly one sees a changed row. An abandoned RUNNING job can be taken again."""
-    claimable = Q(state=TrainingJobState.QUEUED) | Q(
-        state=TrainingJobState.RUNNING, started_at__lt=now - STALE_RUNNING_AFTER
-    )
+    task exactly one sees a changed row. A RUNNING job whose lease ran out is taken again."""
+    claimable = Q(state=TrainingJobState.QUEUED) | _lease_expired(now)
     return (
         TrainingJob.objects.filter(claimable, pk=job_id).update(
-            state=TrainingJobState.RUNNING, started_at=now, attempts=F("attempts") + 1
+            state=TrainingJobState.RUNNING,
+            started_at=now,
+            claimed_until=now + training_lease(),
+            attempts=F("attempts") + 1,
         )
         == 1
     )
+
+
+def training_job_lease_renew(*, job_id: int, attempt: int, now: dt.datetime | None = None) -> bool:
+    """Extend the lease of the claim numbered ``attempt``; False once the job is finished or
+    another worker has claimed it again (this worker then lost it)."""
+    now = now or timezone.now()
+    return (
+        TrainingJob.objects.filter(
+            pk=job_id, state=TrainingJobState.RUNNING, attempts=attempt
+        ).update(claimed_until=now + training_lease())
+        == 1
+    )
+
+
+def training_job_leased_until(*, job_id: int, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the live lease on a RUNNING job runs out, or None when no live lease holds it."""
+    now = now or timezone.now()
+    return (
+        TrainingJob.objects.filter(
+            pk=job_id, state=TrainingJobState.RUNNING, claimed_until__gte=now
+        )
+        .values_list("claimed_until", flat=True)
+        .first()
+    )
+
+
+@contextlib.contextmanager
+def _lease_heartbeat(job_id: int, attempt: int) -> Iterator[None]:
+    """Renew the lease from a side thread while the fit runs: one cross-validation can take
+    longer than the lease, and a worker that is alive must not lose its job."""
+    stop = threading.Event()
+    every = training_lease().total_seconds() / 3
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                try:
+                    if not training_job_lease_renew(job_id=job_id, attempt=attempt):
+                        return
+                except Exception:  # a database blip: the next beat tries again
+                    logger.warning("could not renew the lease of training job %s", job_id)
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"lease-job-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def training_job_run(
     *, job_id: int, system: str = "celery", now: dt.datetime | None = None
 ) -> TrainingJob | None:
     """Run a queued job: claim, load the pairs, cross-validate, fit, and register a model
-    version in DEVELOPMENT. Returns None when the job was not claimable (already running,
-    done, or unknown). Safe to run twice."""
+    version in DEVELOPMENT. Returns None when the job was not claimable (running under a live
+    lease, done, or unknown). Safe to run twice."""
     now = now or timezone.now()
     actor = Actor.system(system)
     with transaction.atomic():
@@ -291,6 +363,12 @@ def training_job_run(
             now=now,
         )
     log: list[str] = [f"{now.isoformat()} attempt {job.attempts} started"]
+    with _lease_heartbeat(job_id, job.attempts):
+        return _train(job, log, actor, now)
+
+
+def _train(job: TrainingJob, log: list[str], actor: Actor, now: dt.datetime) -> TrainingJob:
+    job_id = job.pk
     try:
         source = sample_source(job.sample_source)
         if source is None:
@@ -339,6 +417,22 @@ def training_job_run(
     return _finish_succeeded(job, parameters, metrics, samples, log, actor, now)
 
 
+def _current_claim(job: TrainingJob) -> TrainingJob:
+    """``job`` when its claim is still the job's latest (locked to the end of the transaction),
+    else the job as it stands: a worker whose lease ran out while it was stopped must not
+    finish what a newer claim now owns."""
+    latest = TrainingJob.objects.select_for_update().get(pk=job.pk)
+    if latest.state == TrainingJobState.RUNNING and latest.attempts == job.attempts:
+        return job
+    logger.warning(
+        "training job %s: attempt %s lost its lease to attempt %s; its result is dropped",
+        job.pk,
+        job.attempts,
+        latest.attempts,
+    )
+    return latest
+
+
 @transaction.atomic
 def _finish_succeeded(
     job: TrainingJob,
@@ -349,6 +443,9 @@ def _finish_succeeded(
     actor: Actor,
     now: dt.datetime,
 ) -> TrainingJob:
+    current = _current_claim(job)
+    if current is not job:
+        return current
     model = CalibratorModel.objects.select_for_update().get(pk=job.model_id)
     model.last_version += 1
     model.save(update_fields=["last_version"])
@@ -405,6 +502,9 @@ def _finish_failed(
     now: dt.datetime,
     samples: int | None = None,
 ) -> TrainingJob:
+    current = _current_claim(job)
+    if current is not job:
+        return current
     job = TrainingJob.objects.get(pk=job.pk)
     job.fail(reason=reason, now=now, samples=samples)
     for line in [*log, f"failed: {reason}"]:
@@ -425,13 +525,13 @@ def training_jobs_dispatch_queued(
     *, older_than: dt.timedelta, now: dt.datetime | None = None
 ) -> int:
     """Re-dispatch jobs still QUEUED after ``older_than`` (a lost broker message, a broker
-    that was down at submit time). Claiming makes a duplicate delivery harmless."""
+    that was down at submit time, a worker that died holding the message) and RUNNING jobs
+    whose lease ran out (a worker that died training). Claiming makes a duplicate delivery
+    harmless."""
     from calibration.tasks.registry import run_training_job
 
     now = now or timezone.now()
-    stale = Q(state=TrainingJobState.QUEUED, created_at__lt=now - older_than) | Q(
-        state=TrainingJobState.RUNNING, started_at__lt=now - STALE_RUNNING_AFTER
-    )
+    stale = Q(state=TrainingJobState.QUEUED, created_at__lt=now - older_than) | _lease_expired(now)
     ids = list(TrainingJob.objects.filter(stale).values_list("pk", flat=True)[:1000])
     for job_id in ids:
         run_training_job.delay(job_id)

@@ -580,10 +580,46 @@ def _first_contradicted_anchor(
     return None, ""
 
 
-def ledger_verify(*, tenant_id: int, rehash: bool = False) -> VerifyResult:
+def _anchoring_problem(
+    tenant_id: int, anchors: dict[int, str], last: int, now: dt.datetime
+) -> tuple[int | None, str]:
+    """A chain that passes every check is still unproven where no signed anchor covers it:
+    anyone able to write the table can rewrite an unanchored chain and recompute its hashes.
+    Every committed append batch anchors the head and the beat re-anchors every
+    ``LEDGER_ANCHOR_INTERVAL`` seconds, so an unanchored entry older than that interval means
+    anchoring stopped (or its anchors were removed)."""
+    if last == 0:
+        return None, ""
+    anchored = max((seq for seq in anchors if seq <= last), default=0)
+    if anchored == 0:
+        return 1, (
+            f"no signed anchor covers entries 1-{last}: the chain cannot be told apart from"
+            " a rewrite (were the anchors deleted, or LEDGER_ANCHOR_FILE moved?)"
+        )
+    if anchored == last:
+        return None, ""
+    interval = dt.timedelta(seconds=settings.LEDGER_ANCHOR_INTERVAL)
+    oldest = (
+        LedgerEntry.objects.filter(tenant_id=tenant_id, seq=anchored + 1)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if oldest is not None and oldest < now - interval:
+        return anchored + 1, (
+            f"entries {anchored + 1}-{last} are not anchored, the first since {iso_utc(oldest)}"
+            f" (longer than the anchoring interval of {interval}): anchoring stopped"
+        )
+    return None, ""
+
+
+def ledger_verify(
+    *, tenant_id: int, rehash: bool = False, now: dt.datetime | None = None
+) -> VerifyResult:
     """Check the tenant's chain and every signed anchor (database and file). Names the first
     broken sequence number: a body that does not match its hash, a broken link, a gap, or an
-    entry that contradicts a signed anchor (a chain rewritten with recomputed hashes).
+    entry that contradicts a signed anchor (a chain rewritten with recomputed hashes). A
+    non-empty chain that no signed anchor covers fails, and so does one whose unanchored tail
+    is older than the anchoring interval: neither can be told apart from a rewrite.
 
     On PostgreSQL a body's SHA-256 is read from the column the database generated when the row
     was written, which no one can write and which is recomputed whenever the body changes;
@@ -620,4 +656,8 @@ def ledger_verify(*, tenant_id: int, rehash: bool = False) -> VerifyResult:
         result.first_broken_seq = last + 1
         result.problem = f"an entry whose body carries no sequence number follows entry {last}"
         result.entries = last
+    else:
+        gap_seq, gap_problem = _anchoring_problem(tenant_id, anchors, last, now or timezone.now())
+        if gap_seq is not None:
+            result.first_broken_seq, result.problem = gap_seq, gap_problem
     return result

@@ -7,12 +7,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.settings.env import env_bool, env_int, env_list, env_str
+from governance.settings.keys import DEV_LEDGER_SIGNING_KEY, DEV_SECRET_KEY
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("GOVLOOP_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-secret-key-change-me" if DEBUG else None)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY if DEBUG else None)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -45,6 +46,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.middleware.GoLiveMiddleware",
+    "governance.api.hygiene.QueryStringHygieneMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -123,6 +125,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.IsTenantPrincipal"],
+    # governance.api.hygiene: NUL bytes, lone surrogates, out-of-range numbers and deep nesting
+    # are a 400 before any serializer sees them.
+    "DEFAULT_PARSER_CLASSES": [
+        "governance.api.hygiene.JSONParser",
+        "governance.api.hygiene.FormParser",
+        "governance.api.hygiene.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -198,12 +207,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimu
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A worker's claim on a training job is a lease it renews every third of this while it trains;
+# a job whose lease ran out (its worker died) is claimed again by a redelivery or the beat.
+TRAINING_JOB_LEASE_SECONDS = env_int("TRAINING_JOB_LEASE_SECONDS", 45, minimum=3)
 
 # The ledger's anchoring key lives only in the environment, never in the database.
-LEDGER_SIGNING_KEY = env_str(
-    "LEDGER_SIGNING_KEY", "dev-insecure-ledger-key" if DEBUG else SECRET_KEY
-)
+LEDGER_SIGNING_KEY = env_str("LEDGER_SIGNING_KEY", DEV_LEDGER_SIGNING_KEY if DEBUG else SECRET_KEY)
 LEDGER_ANCHOR_FILE = Path(env_str("LEDGER_ANCHOR_FILE", str(VAR_DIR / "ledger-anchors.jsonl")))
+# Seconds between scheduled anchorings (the beat task seeded by migration 0003 runs every 5
+# minutes); verify_ledger fails a chain whose unanchored tail is older than this.
+LEDGER_ANCHOR_INTERVAL = env_int("LEDGER_ANCHOR_INTERVAL", 300, minimum=1)
 
 # Directory for exported artifacts (snapshots, reports, proposals, failure analyses).
 GOVLOOP_ARTIFACT_DIR = Path(env_str("GOVLOOP_ARTIFACT_DIR", str(VAR_DIR / "artifacts")))

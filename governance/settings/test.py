@@ -2,7 +2,9 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+from governance.settings.keys import TEST_LEDGER_SIGNING_KEY, TEST_SECRET_KEY
+
+os.environ.setdefault("SECRET_KEY", TEST_SECRET_KEY)
 
 from governance.settings.base import *  # noqa: F403
 from governance.settings.base import DATABASES
@@ -15,7 +17,7 @@ GOVLOOP_ARTIFACT_DIR = _tmp / "artifacts"
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collect static.
 STATIC_ROOT = _tmp / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-LEDGER_SIGNING_KEY = "test-ledger-signing-key"
+LEDGER_SIGNING_KEY = TEST_LEDGER_SIGNING_KEY
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -307,6 +307,7 @@ class LoopProposalAdmin(ServiceFSMAdminMixin, TenantScopedAdminMixin, admin.Mode
         "proposal_id",
         "tenant",
         "failure_link",
+        "case",
         "kind",
         "state",
         "base_version",

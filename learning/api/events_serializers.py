@@ -12,6 +12,9 @@ from learning.models import EventType
 
 EVENT_TYPE_CHOICES = [*EventType.values, *(value.upper() for value in EventType.values)]
 
+# The range of the PositiveIntegerField columns these settings are stored in.
+MAX_POSITIVE_INT = 2**31 - 1
+
 
 class EventInSerializer(StrictSerializer):
     event_type = serializers.ChoiceField(choices=EVENT_TYPE_CHOICES)
@@ -85,15 +88,23 @@ class LearningEngineConfigSerializer(StrictSerializer):
 
     engine_id = serializers.SlugField(max_length=64, required=False)
     engine_name = serializers.CharField(max_length=100, required=False)
-    max_events_memory = serializers.IntegerField(min_value=1, required=False)
+    max_events_memory = serializers.IntegerField(
+        min_value=1, max_value=MAX_POSITIVE_INT, required=False
+    )
     collect_signals = serializers.BooleanField(required=False)
     collect_executions = serializers.BooleanField(required=False)
     collect_portfolio = serializers.BooleanField(required=False)
     collect_risk = serializers.BooleanField(required=False)
     collect_predictions = serializers.BooleanField(required=False)
-    retention_days = serializers.IntegerField(min_value=1, allow_null=True, required=False)
-    min_samples_for_training = serializers.IntegerField(min_value=2, required=False)
-    training_batch_size = serializers.IntegerField(min_value=1, required=False)
+    retention_days = serializers.IntegerField(
+        min_value=1, max_value=MAX_POSITIVE_INT, allow_null=True, required=False
+    )
+    min_samples_for_training = serializers.IntegerField(
+        min_value=2, max_value=MAX_POSITIVE_INT, required=False
+    )
+    training_batch_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_POSITIVE_INT, required=False
+    )
     require_eval_pass = serializers.BooleanField(required=False)
     eval_benchmark_threshold = serializers.FloatField(
         min_value=0.0001, max_value=1.0, required=False

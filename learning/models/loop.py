@@ -187,12 +187,20 @@ class ProposalState(models.TextChoices):
 
 
 class LoopProposal(ConcurrentTransitionMixin, models.Model):
-    """Component 2: exactly one bounded change per failure (the one-to-one key enforces it)."""
+    """Component 2: exactly one bounded change per failure, that is per case failing under a
+    base version (the unique pair enforces it, whoever runs the loop)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="loop_proposals")
     proposal_id = models.CharField(max_length=220)
     failure = models.OneToOneField(
         FailureAnalysis, on_delete=models.CASCADE, related_name="proposal"
+    )
+    # The failing case, copied from the failure. A failure is one case failing under one base
+    # version, whichever run (nightly, manual, API) found it: each run analyses its own
+    # FailureAnalysis rows, so only this pair stops two runs proposing the same fix twice.
+    # NULL only on duplicates that runs made before migration 0011.
+    case = models.ForeignKey(
+        BacktestCase, null=True, blank=True, on_delete=models.CASCADE, related_name="proposals"
     )
     kind = models.CharField(max_length=24, choices=ProposalKind.choices)
     base_version = models.ForeignKey(
@@ -221,6 +229,9 @@ class LoopProposal(ConcurrentTransitionMixin, models.Model):
         ordering = ["-created_at", "proposal_id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "proposal_id"], name="proposal_unique_id"),
+            models.UniqueConstraint(
+                fields=["base_version", "case"], name="proposal_one_per_case_and_version"
+            ),
         ]
 
     def __str__(self) -> str:

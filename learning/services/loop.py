@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from governance.errors import NotFound, TransitionConflict, ValidationFailed
 from governance.ingest import bulk_insert
 from governance.models import ConfigVersion, Tenant, VersionSource, VersionState
 from governance.selectors import active_version, ledger_for_subject
-from governance.services.ledger import Actor, ledger_append
+from governance.services.ledger import Actor, ledger_append, ledger_lock
 from governance.services.versions import next_version, version_register
 from learning.models import (
     BacktestCase,
@@ -303,7 +303,10 @@ def _flag_lists(flag_matrix: np.ndarray, flag_names: Sequence[str]) -> list[list
 
 def _next_run_id(tenant: Tenant) -> str:
     # The tenant row lock orders concurrent runs so each takes the next tenant-local number.
-    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    # NO KEY: a plain FOR UPDATE would also block every other transaction's foreign-key check
+    # on the tenant (a concurrent loop inserting analyses under the ledger lock, which this
+    # run wants next): a deadlock.
+    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).first()
     return f"run_{BacktestRun.objects.filter(tenant=tenant).count() + 1:06d}"
 
 
@@ -480,6 +483,10 @@ def failures_analyze(
     now = now or timezone.now()
     if min_confidence not in CONFIDENCE_RANK:
         raise ValidationFailed({"min_confidence": ["must be LOW, MED or HIGH"]})
+    # The scheduled and a manual loop may analyse the same run at once: the tenant's ledger
+    # lock, taken before reading what is pending, makes the second see the first's analyses
+    # instead of failing on their unique ids.
+    ledger_lock(tenant_id=run.tenant_id)
     version = run.config_version
     payload = version.payload
     pending = (
@@ -568,27 +575,44 @@ def proposals_generate(
     output_dir: str | Path | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[list[LoopProposal], list[str]]:
-    """Exactly one proposal per open failure that has none yet (the one-to-one key makes a
-    second impossible). Returns the proposals and the failure ids for which no bounded change
-    turns the case into a HIT. Cases are loaded once per config version."""
+    """Exactly one proposal per open failure that has none yet, where a failure is a case
+    failing under a base version whichever run found it (the unique pair makes a second
+    impossible). Returns the proposals and the failure ids for which no bounded change turns
+    the case into a HIT. Cases are loaded once per config version."""
     now = now or timezone.now()
     if not 0 < declared_threshold <= 1:
         raise ValidationFailed({"declared_threshold": ["must be in (0, 1]"]})
     if not 1 <= runs <= 20:
         raise ValidationFailed({"runs": ["must be between 1 and 20"]})
+    pks = [f.pk for f in failures]
+    # Loops running at once (the nightly schedule and a manual run-loop) queue here, before
+    # reading what is still unproposed, so the second sees the first's proposals. It is the
+    # ledger lock because the first proposal's ledger entry would take it anyway: taken there,
+    # after inserting a proposal, it would deadlock against a loop waiting on that insert.
+    for tenant_id in sorted(
+        set(FailureAnalysis.objects.filter(pk__in=pks).values_list("tenant_id", flat=True))
+    ):
+        ledger_lock(tenant_id=tenant_id)
+    already_proposed = LoopProposal.objects.filter(
+        base_version=OuterRef("run__config_version"), case=OuterRef("case")
+    )
     todo = [
         f
         for f in FailureAnalysis.objects.filter(
-            pk__in=[f.pk for f in failures], state=FailureState.OPEN, proposal__isnull=True
+            pk__in=pks, state=FailureState.OPEN, proposal__isnull=True
         )
+        .exclude(Exists(already_proposed))
         .select_related("run__config_version__family", "case", "tenant")
         .order_by("failure_id")
     ]
+    proposed_pairs: set[tuple[int, int]] = set()
     created, unresolvable, files = [], [], []
     case_sets: dict[int, engine.CaseSet] = {}
     replays: dict[int, dict] = {}
     for failure in todo:
         version = failure.run.config_version
+        if (version.pk, failure.case_id) in proposed_pairs:
+            continue  # two runs' failures of one case in the same call
         if version.pk not in case_sets:
             case_sets[version.pk], _ = load_case_set(
                 tenant=failure.tenant_id, payloads=[version.payload]
@@ -626,19 +650,27 @@ def proposals_generate(
             )
             continue
         proposed_payload = document.pop("proposed_payload")
-        proposal = LoopProposal.objects.create(
-            tenant_id=failure.tenant_id,
-            proposal_id=document["proposal_id"],
-            failure=failure,
-            kind=document["proposal_type"],
-            base_version=version,
-            change=document["change"],
-            proposed_payload=proposed_payload,
-            document=document,
-            document_sha256=engine.sha256_of(document),
-            declared_threshold=declared_threshold,
-            created_at=now,
-        )
+        try:
+            with transaction.atomic():
+                proposal = LoopProposal.objects.create(
+                    tenant_id=failure.tenant_id,
+                    proposal_id=document["proposal_id"],
+                    failure=failure,
+                    case=failure.case,
+                    kind=document["proposal_type"],
+                    base_version=version,
+                    change=document["change"],
+                    proposed_payload=proposed_payload,
+                    document=document,
+                    document_sha256=engine.sha256_of(document),
+                    declared_threshold=declared_threshold,
+                    created_at=now,
+                )
+        except IntegrityError:
+            # The constraint is the guarantee whoever writes proposals (a caller outside this
+            # lock, a row written by hand): the case already has its proposal.
+            continue
+        proposed_pairs.add((version.pk, failure.case_id))
         ledger_append(
             tenant=failure.tenant_id,
             kind="learning.proposal.generated",
@@ -670,7 +702,9 @@ def proposal_generate(
         raise TransitionConflict(
             f"failure {failure.failure_id} is {failure.state}", current_state=failure.state
         )
-    existing = LoopProposal.objects.filter(failure=failure).first()
+    existing = LoopProposal.objects.filter(
+        Q(failure=failure) | Q(base_version=failure.run.config_version_id, case=failure.case_id)
+    ).first()
     if existing is not None:
         return existing
     created, _ = proposals_generate(failures=[failure], actor=actor, **options)
@@ -1091,21 +1125,36 @@ def learning_loop_run(
         now=now,
     )
     summary.unresolvable = unresolvable
+    # This run's open failures' proposals, including one an earlier run of the same version
+    # made for the same case (which is why this run made none).
+    proposals = LoopProposal.objects.filter(
+        Q(failure__in=open_failures)
+        | Q(
+            base_version=run.config_version_id,
+            case__in=FailureAnalysis.objects.filter(run=run, state=FailureState.OPEN).values(
+                "case"
+            ),
+        )
+    )
     pending = list(
-        LoopProposal.objects.filter(failure__in=open_failures, state=ProposalState.PROPOSED)
+        proposals.filter(state=ProposalState.PROPOSED)
         .select_related("tenant")
         .order_by("proposal_id")
     )
-    summary.proposals = sorted(
-        LoopProposal.objects.filter(failure__in=open_failures).values_list("proposal_id", flat=True)
-    )
+    summary.proposals = sorted(proposals.values_list("proposal_id", flat=True))
     progress(
         f"[3/5] proposals: {len(created)} new, {len(unresolvable)} failure(s) without a bounded fix"
     )
     for index, proposal in enumerate(pending, start=1):
-        sandbox = proposal_sandbox(
-            proposal=proposal, actor=actor, runs=runs, output_dir=output_dir, now=now
-        )
+        try:
+            sandbox = proposal_sandbox(
+                proposal=proposal, actor=actor, runs=runs, output_dir=output_dir, now=now
+            )
+        except TransitionConflict as exc:
+            # A loop running at the same time sandboxed it first: its verdict stands.
+            summary.sandboxed[proposal.proposal_id] = exc.current_state
+            progress(f"[4/5] sandbox {index}/{len(pending)} {proposal.proposal_id}: {exc}")
+            continue
         verdict = "ELIGIBLE" if sandbox.promotion_eligible else "INELIGIBLE"
         summary.sandboxed[proposal.proposal_id] = verdict
         progress(
@@ -1115,9 +1164,7 @@ def learning_loop_run(
     if not auto_promote:
         progress("[5/5] promotion skipped (--auto-promote false): a reviewer decides")
         return summary
-    eligible = LoopProposal.objects.filter(
-        failure__in=open_failures, state=ProposalState.ELIGIBLE
-    ).order_by("proposal_id")
+    eligible = proposals.filter(state=ProposalState.ELIGIBLE).order_by("proposal_id")
     for proposal in eligible:
         try:
             version = proposal_promote(proposal=proposal, actor=actor, strict=True, now=now)

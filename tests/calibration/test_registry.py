@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
+from django.utils import timezone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -20,7 +23,7 @@ from calibration.services import registry as services
 from governance.errors import Forbidden, TransitionConflict, ValidationFailed
 from governance.kernel.settings import settings_change_approve
 from governance.models import LedgerEntry
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from tests.factories.events import signal_pairs
 
 _ARRAYS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -78,6 +81,8 @@ def test_a_job_on_enough_pairs_yields_a_development_version(tenant, pairs):
     assert "registered confidence_calibrator v1" in job.log
     kinds = list(LedgerEntry.objects.filter(tenant=tenant).values_list("kind", flat=True))
     assert "calibrator.version_registered" in kinds
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 
@@ -316,6 +321,8 @@ def test_promoting_archives_the_previous_production_version(tenant, pairs, revie
         ("calibrator.version_archived", None),
         ("calibrator.version_promoted", "PRODUCTION"),
     ]
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 
@@ -429,3 +436,118 @@ def test_concurrent_workers_claim_a_job_once(pairs):
     assert sum(result is not None for result in results) == 1
     assert CalibratorVersion.objects.filter(tenant=tenant).count() == 1
     assert TrainingJob.objects.get(pk=job.pk).attempts == 1
+
+
+class WorkerKilled(BaseException):
+    """What a killed worker leaves behind: the claim, and nothing after it."""
+
+
+def _dying_source(*, tenant_id, filters):
+    if not _ARRAYS.pop("dies_once", None):
+        return _ARRAYS["pairs"]
+    raise WorkerKilled
+
+
+register_sample_source("test_dying_pairs", _dying_source)
+
+NOW = timezone.now().replace(microsecond=0)
+
+
+def _job_whose_worker_died(tenant, pairs) -> TrainingJob:
+    pairs(*signal_pairs(800))
+    _ARRAYS["dies_once"] = True
+    job = services.training_job_submit(
+        tenant=tenant,
+        model_name="confidence_calibrator",
+        method="platt_scaling",
+        actor=Actor.system("test"),
+        sample_source="test_dying_pairs",
+        min_samples=500,
+        dispatch=False,
+        now=NOW,
+    )
+    with pytest.raises(WorkerKilled):
+        services.training_job_run(job_id=job.pk, now=NOW)
+    job.refresh_from_db()
+    assert (job.state, job.claimed_until) == (TrainingJobState.RUNNING, NOW + LEASE)
+    return job
+
+
+LEASE = dt.timedelta(seconds=45)
+
+
+@pytest.mark.django_db
+def test_a_redelivery_reruns_a_job_whose_lease_ran_out(tenant, pairs, settings):
+    settings.TRAINING_JOB_LEASE_SECONDS = 45
+    job = _job_whose_worker_died(tenant, pairs)
+
+    assert services.training_job_run(job_id=job.pk, now=NOW + dt.timedelta(seconds=30)) is None
+    assert services.training_job_leased_until(
+        job_id=job.pk, now=NOW + dt.timedelta(seconds=30)
+    ) == (NOW + LEASE)
+    rerun = services.training_job_run(job_id=job.pk, now=NOW + dt.timedelta(seconds=46))
+
+    assert rerun.state == TrainingJobState.SUCCEEDED
+    assert rerun.attempts == 2
+    assert rerun.claimed_until is None
+    assert CalibratorVersion.objects.filter(training_job=job).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_beat_requeues_expired_leases_and_jobs_queued_too_long(
+    tenant, pairs, settings, monkeypatch
+):
+    from calibration.tasks import registry as tasks
+
+    settings.TRAINING_JOB_LEASE_SECONDS = 45
+    died = _job_whose_worker_died(tenant, pairs)
+    queued = services.training_job_submit(
+        tenant=tenant,
+        model_name="confidence_calibrator",
+        method="isotonic",
+        actor=Actor.system("test"),
+        sample_source="test_pairs",
+        min_samples=500,
+        dispatch=False,
+        now=NOW + dt.timedelta(seconds=10),
+    )
+    dispatched: list[int] = []
+    monkeypatch.setattr(tasks.run_training_job, "delay", dispatched.append)
+
+    def beat(seconds_after):
+        dispatched.clear()
+        services.training_jobs_dispatch_queued(
+            older_than=dt.timedelta(seconds=60), now=NOW + dt.timedelta(seconds=seconds_after)
+        )
+        return sorted(dispatched)
+
+    assert beat(40) == []  # the lease is live, the job was queued 30 s ago
+    assert beat(46) == [died.pk]  # the lease ran out
+    assert beat(71) == sorted([died.pk, queued.pk])  # and the other waited over a minute
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_its_lease_cannot_finish_the_job(tenant, pairs, settings):
+    settings.TRAINING_JOB_LEASE_SECONDS = 45
+    job = _job_whose_worker_died(tenant, pairs)
+    stale_claim = TrainingJob.objects.get(pk=job.pk)  # attempt 1, e.g. a SIGSTOPped worker
+    services.training_job_run(job_id=job.pk, now=NOW + dt.timedelta(seconds=46))
+
+    resumed = services._finish_failed(stale_claim, "late", [], Actor.system("test"), NOW)
+
+    assert (resumed.state, resumed.attempts) == (TrainingJobState.SUCCEEDED, 2)
+    assert TrainingJob.objects.get(pk=job.pk).state == TrainingJobState.SUCCEEDED
+    assert not services.training_job_lease_renew(job_id=job.pk, attempt=1)
+
+
+@pytest.mark.django_db
+def test_a_live_worker_renews_its_lease(tenant, pairs, settings):
+    settings.TRAINING_JOB_LEASE_SECONDS = 45
+    job = _job_whose_worker_died(tenant, pairs)
+
+    assert services.training_job_lease_renew(
+        job_id=job.pk, attempt=1, now=NOW + dt.timedelta(seconds=40)
+    )
+    assert services.training_job_run(job_id=job.pk, now=NOW + dt.timedelta(seconds=60)) is None
+    job.refresh_from_db()
+    assert job.claimed_until == NOW + dt.timedelta(seconds=85)

@@ -1,3 +1,4 @@
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -6,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
 
 from governance.models import LedgerAnchor, LedgerEntry, LedgerHead, LedgerImmutableError, Tenant
 from governance.services.ledger import (
@@ -90,6 +92,7 @@ def test_appends_chain_each_entry_to_the_previous_hash(tenant):
     assert entries[0].prev_hash == "0" * 64
     assert entries[1].prev_hash == entries[0].hash
     assert entries[2].prev_hash == entries[1].hash
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 
@@ -122,6 +125,7 @@ def test_the_hash_is_sha256_over_canonical_json(tenant):
 def test_numbers_of_every_magnitude_verify_after_a_round_trip_through_the_column(tenant):
     payload = {"big": 1e16, "huge": -2.5e300, "tiny": 1e-07, "int": 10**20, "x": 0.1}
     entry = ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR, payload=payload)
+    ledger_anchor_head(tenant_id=tenant.pk)
 
     assert ledger_verify(tenant_id=tenant.pk).ok
     assert LedgerEntry.objects.get(pk=entry.pk).payload["tiny"] == 1e-07
@@ -423,6 +427,7 @@ def test_a_digest_function_replaced_behind_the_chains_back_is_reported(tenant):
 @pytest.mark.django_db
 def test_verify_ledger_rehash_computes_every_digest_again(tenant):
     append_many(tenant, 3)
+    ledger_anchor_head(tenant_id=tenant.pk)
     out = StringIO()
 
     call_command("verify_ledger", "--tenant", tenant.slug, "--rehash", stdout=out)
@@ -450,6 +455,7 @@ def test_an_entry_whose_body_has_no_seq_is_reported_after_the_last_entry(tenant)
 @pytest.mark.django_db
 def test_rehashing_hashes_bodies_as_utf8_whatever_the_sessions_client_encoding(tenant):
     ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"city": "Zürich"})
+    ledger_anchor_head(tenant_id=tenant.pk)
     with connection.cursor() as cursor:
         cursor.execute("SET client_encoding TO 'LATIN1'")
         try:
@@ -619,3 +625,71 @@ def test_a_rolled_back_append_leaves_no_trace(tenant):
     assert LedgerEntry.objects.filter(tenant=tenant).count() == 1
     assert LedgerHead.objects.get(tenant=tenant).seq == 1
     assert ledger_append(tenant=tenant, kind="benchmark.event", actor=ACTOR).seq == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_rewritten_chain_with_no_visible_anchor_fails(tenant, settings, tmp_path):
+    """The issue's attack: recompute the hashes, delete the database anchors and point
+    LEDGER_ANCHOR_FILE at a missing file. Nothing is left to contradict the rewrite, so the
+    chain cannot be trusted."""
+    append_many(tenant, 42)
+    ledger_anchor_head(tenant_id=tenant.pk)
+    rewrite_chain_from(tenant, 1, payload={"i": "rewritten"})
+    LedgerAnchor.objects.filter(tenant=tenant).delete()
+    settings.LEDGER_ANCHOR_FILE = tmp_path / "missing.jsonl"
+
+    ok, output = verify_command(tenant)
+
+    assert not ok
+    assert "BROKEN at seq 1: no signed anchor covers entries 1-42" in output
+
+
+@pytest.mark.django_db
+def test_a_chain_no_anchor_covers_fails_verification(tenant, settings, tmp_path):
+    settings.LEDGER_ANCHOR_FILE = tmp_path / "anchors.jsonl"
+    append_many(tenant, 3)
+
+    result = ledger_verify(tenant_id=tenant.pk)
+
+    assert not result.ok
+    assert result.first_broken_seq == 1
+    assert result.problem.startswith("no signed anchor covers entries 1-3")
+
+
+@pytest.mark.django_db
+def test_an_empty_chain_needs_no_anchor(tenant):
+    assert ledger_verify(tenant_id=tenant.pk).ok
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("tail_age", "stopped"),
+    [
+        pytest.param(dt.timedelta(seconds=299), False, id="within-the-interval"),
+        pytest.param(dt.timedelta(seconds=301), True, id="older-than-the-interval"),
+    ],
+)
+def test_an_unanchored_tail_older_than_the_anchoring_interval_is_reported(
+    tenant, settings, tail_age, stopped
+):
+    settings.LEDGER_ANCHOR_INTERVAL = 300
+    now = timezone.now()
+    earlier = now - dt.timedelta(hours=1)
+    for i in range(3):
+        ledger_append(
+            tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"i": i}, now=earlier
+        )
+    ledger_anchor_head(tenant_id=tenant.pk, now=earlier)
+    for i in range(3, 5):
+        ledger_append(
+            tenant=tenant, kind="benchmark.event", actor=ACTOR, payload={"i": i}, now=now - tail_age
+        )
+
+    result = ledger_verify(tenant_id=tenant.pk, now=now)
+
+    assert result.ok is not stopped
+    if stopped:
+        assert result.first_broken_seq == 4
+        assert result.problem.startswith("entries 4-5 are not anchored")
+        assert result.problem.endswith("anchoring stopped")

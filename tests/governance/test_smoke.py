@@ -1,7 +1,7 @@
 import pytest
 
 from governance.models import LedgerEntry, Tenant
-from governance.services.ledger import Actor, ledger_append, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_append, ledger_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -20,4 +20,6 @@ def test_appends_form_a_verifiable_chain(tenant):
         2,
         3,
     ]
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok

@@ -15,7 +15,7 @@ from governance.models import (
     VersionState,
 )
 from governance.selectors import active_version, ledger_for_subject
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from governance.services.versions import (
     next_version,
     version_activate,
@@ -369,6 +369,8 @@ def test_every_transition_leaves_exactly_one_ledger_entry_on_the_version(tenant,
     )
     version_reject(version=v3, user=reviewer, reason="no")
     assert history_kinds(v3) == ["version.registered", "version.submitted", "version.rejected"]
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 
@@ -436,6 +438,8 @@ def test_two_concurrent_activations_of_one_family_leave_exactly_one_active_and_r
     states = dict(ConfigVersion.objects.filter(tenant=tenant).values_list("version", "state"))
     assert list(states.values()).count(VersionState.ACTIVE) == 1
     assert states["1.0.0"] == VersionState.SUPERSEDED
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 

@@ -165,5 +165,5 @@ def test_a_nul_character_is_a_400_not_a_500(api):
     )
 
     assert (in_payload.status_code, in_source.status_code) == (400, 400)
-    assert in_source.json() == {"source_engine": ["must not contain NUL characters"]}
+    assert in_source.json() == {"source_engine": ["contains a NUL character"]}
     assert not LearningEvent.objects.exists()

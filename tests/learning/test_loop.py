@@ -10,7 +10,7 @@ import pytest
 
 from governance.models import Checkpoint, CheckpointState, ConfigVersion, LedgerEntry, VersionState
 from governance.selectors import active_config, active_version, ledger_for_subject
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from learning.models import (
     BacktestStatus,
     FailureAnalysis,
@@ -127,6 +127,8 @@ def test_the_seed_example_goes_from_miss_to_a_pending_approval_version(
     chain = ledger_for_subject(subject=version).get(kind="learning.provenance").payload["chain"]
     assert [step["step"] for step in chain] == ["failure", "proposal", "sandbox", "promotion"]
     assert all(step["ledger_seq"] for step in chain)
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import threading
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from governance.errors import TransitionConflict, ValidationFailed
 from governance.models import ConfigVersion, VersionState
@@ -160,3 +160,149 @@ def test_two_concurrent_sandbox_runs_of_one_proposal_produce_one_report(tenant, 
     assert sorted(outcomes) == ["conflict", "ok"]
     assert SandboxRun.objects.filter(proposal=proposal).count() == 1
     assert FailureAnalysis.objects.filter(tenant=tenant).count() == 2
+
+
+TERM_CASE = "case_term_emergence_001"
+
+
+def _failure_of(failures, proposal: LoopProposal) -> FailureAnalysis:
+    """The failure, among ``failures``, of the case ``proposal`` fixes."""
+    (failure,) = [f for f in failures if f.case_id == proposal.failure.case_id]
+    return failure
+
+
+def _proposals_per_case(tenant) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for case_id in LoopProposal.objects.filter(tenant=tenant).values_list(
+        "failure__case__case_id", flat=True
+    ):
+        counts[case_id] = counts.get(case_id, 0) + 1
+    return counts
+
+
+@pytest.mark.django_db
+def test_the_nightly_loop_and_a_manual_run_leave_one_proposal_per_failing_case(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    services.learning_loop_nightly(now=NOW)  # nothing to reuse yet: backtests once
+
+    manual = services.learning_loop_run(tenant=tenant, actor=ACTOR, now=NOW)  # a new run
+
+    runs = services.BacktestRun.objects.filter(tenant=tenant)
+    assert runs.count() == 2
+    assert FailureAnalysis.objects.filter(tenant=tenant, case__case_id=TERM_CASE).count() == 2
+    assert set(_proposals_per_case(tenant).values()) == {1}
+    assert LoopProposal.objects.filter(tenant=tenant, state=ProposalState.ELIGIBLE).count() == 1
+    assert manual.proposals == [LoopProposal.objects.get(tenant=tenant).proposal_id]
+
+
+@pytest.mark.django_db
+def test_a_manual_proposal_for_a_case_already_proposed_under_the_version_returns_that_one(
+    tenant, reviewer
+):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    first = _eligible_proposal(tenant)
+    run = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    failure = _failure_of(services.failures_analyze(run=run, actor=ACTOR, now=NOW), first)
+
+    assert services.proposal_generate(failure=failure, actor=ACTOR, now=NOW) == first
+    assert LoopProposal.objects.filter(tenant=tenant).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_second_proposal_for_a_case_under_one_base_version(tenant, reviewer):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    first = _eligible_proposal(tenant)
+    run = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    failure = _failure_of(services.failures_analyze(run=run, actor=ACTOR, now=NOW), first)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LoopProposal.objects.create(
+            tenant=tenant,
+            proposal_id="proposal_written_by_hand",
+            failure=failure,
+            case=failure.case,
+            kind=first.kind,
+            base_version=first.base_version,
+            change=first.change,
+            proposed_payload=first.proposed_payload,
+            document=first.document,
+            document_sha256=first.document_sha256,
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_nightly_loop_racing_a_manual_run_leaves_one_proposal_per_failing_case(
+    tenant, reviewer
+):
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)  # the nightly reuses it
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(loop):
+        try:
+            barrier.wait()
+            loop()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: services.learning_loop_nightly(now=NOW),)),
+        threading.Thread(
+            target=run,
+            args=(lambda: services.learning_loop_run(tenant=tenant, actor=ACTOR, now=NOW),),
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert set(_proposals_per_case(tenant).values()) == {1}
+    assert LoopProposal.objects.filter(tenant=tenant, state=ProposalState.ELIGIBLE).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_migration_keys_the_first_proposal_of_a_pair_and_leaves_older_duplicates_unkeyed(
+    tenant, reviewer
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("learning.migrations.0011_loop_proposal_one_per_case")
+    activate_version(tenant=tenant, payload=term_payload(), reviewer=reviewer)
+    term_emergence_cases(tenant)
+    first = _eligible_proposal(tenant)
+    run = services.backtest_run_execute(tenant=tenant, actor=ACTOR, now=NOW)
+    failure = _failure_of(services.failures_analyze(run=run, actor=ACTOR, now=NOW), first)
+    # What two racing runs left before the constraint: two proposals, neither keyed yet.
+    LoopProposal.objects.filter(pk=first.pk).update(case=None)
+    duplicate = LoopProposal.objects.create(
+        tenant=tenant,
+        proposal_id="proposal_duplicate",
+        failure=failure,
+        kind=first.kind,
+        base_version=first.base_version,
+        change=first.change,
+        proposed_payload=first.proposed_payload,
+        document=first.document,
+        document_sha256=first.document_sha256,
+        created_at=first.created_at + dt.timedelta(minutes=1),
+    )
+
+    with connection.schema_editor() as editor:
+        migration.key_existing_proposals(apps, editor)
+
+    first.refresh_from_db()
+    duplicate.refresh_from_db()
+    assert first.case_id == first.failure.case_id
+    assert duplicate.case_id is None

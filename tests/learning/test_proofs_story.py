@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from governance.models import Checkpoint, CheckpointPriority, CheckpointState, LedgerEntry
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from learning.models.proofs import PolicyState, PreventionOutcome, RegretType, TimelineKind
 from learning.selectors_proofs import graduation_status, prevention_timeline
 from learning.services import proofs as svc
@@ -137,4 +137,6 @@ def test_the_seed_story_graduates_the_tenant_with_every_step_on_the_ledger(tenan
     assert dashboard["gates"]["gate1_prevention"]["evidence"]["total_preventions"] == 1
     assert dashboard["gates"]["gate2_rollback"]["evidence"]["total_auto_demotions"] == 1
     assert dashboard["gates"]["gate3_console"]["evidence"]["incident_ids"] == [incident.pk]
+    # Tests do not run on-commit callbacks: anchor the head as the commit would.
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok

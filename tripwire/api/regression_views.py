@@ -2,10 +2,10 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.hygiene import FormParser, JSONParser, MultiPartParser
 from governance.api.permissions import IsMachineOrReviewer, IsReviewer
 from governance.api.settings_serializers import SettingsChangeSerializer
 from governance.api.settings_views import settings_outcome_response
