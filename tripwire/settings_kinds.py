@@ -93,6 +93,9 @@ REGRESSION_POLICY = settings_kind_register(
             # None fires on the drop alone; a significance level adds a condition, a lower
             # one a harder condition.
             "significance_level": setting_or_lowering_a_bar_loosens,
+            # Which test judges significance: neither is stricter for every window (a skewed
+            # baseline favours Mann-Whitney, a normal one the t-test), so a switch is reviewed.
+            "significance_test": any_change_loosens,
             "tiers": weaker_tiers_loosen,
             "consecutive_breaches": raising_loosens,
         },

@@ -27,7 +27,6 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
-from scipy import stats
 
 from governance.errors import DomainError, TransitionConflict, ValidationFailed
 from governance.kernel.kinds import LedgerKind
@@ -457,7 +456,8 @@ def two_proportion_p_value(
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_baseline + 1 / n_candidate))
     if se == 0:
         return 1.0 if p2 >= p1 else 0.0
-    return float(stats.norm.sf((p1 - p2) / se))
+    # The standard normal's upper tail, without importing scipy at start-up.
+    return 0.5 * math.erfc((p1 - p2) / se / math.sqrt(2))
 
 
 def kpi_cohorts(
@@ -524,6 +524,9 @@ def _judge_values(
     }
     if nb < MIN_SAMPLES_TO_ABORT or nc < MIN_SAMPLES_TO_ABORT:
         return {**out, "verdict": "insufficient"}
+    # scipy.stats takes seconds to import: only a value guard with enough samples needs it.
+    from scipy import stats
+
     for side, values in (("baseline", baseline), ("candidate", candidate)):
         mean = sum(values) / len(values)
         sem = stats.sem(values) if len(set(values)) > 1 else 0.0

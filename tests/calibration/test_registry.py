@@ -261,7 +261,7 @@ def test_switching_the_gate_off_waits_for_a_second_reviewer(
     )
     with pytest.raises(TransitionConflict):
         services.calibrator_promote(
-            version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer)
+            version=version, target_stage="PRODUCTION", actor=Actor.for_user(reviewer), reason="r"
         )
     settings_change_approve(change=outcome.change, user=second_reviewer, reason="agreed")
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -42,7 +45,7 @@ from governance.models import (
     SettingsChangeState,
     VersionState,
 )
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from governance.services.settings import config_family_update
 from governance.services.tenancy import api_token_create
 from tests.factories import TenantFactory, UserFactory
@@ -80,6 +83,13 @@ class DecisionsMachine(RuleBasedStateMachine):
         # Each run is one savepoint inside the test's transaction, rolled back at teardown.
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
+        # Each run gets its own anchors file: SQLite hands the rolled-back tenant's id to the
+        # next run's tenant, whose chain the previous run's file anchors would contradict.
+        self._anchors = tempfile.TemporaryDirectory()
+        self._settings = override_settings(
+            LEDGER_ANCHOR_FILE=Path(self._anchors.name) / "anchors.jsonl"
+        )
+        self._settings.enable()
         self.tenant = TenantFactory()
         self.clients: dict[str, APIClient] = {}
         self.labels = {"token:machine"}
@@ -114,6 +124,8 @@ class DecisionsMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
+        self._settings.disable()
+        self._anchors.cleanup()
 
     @staticmethod
     def _client(raw: str) -> APIClient:
@@ -349,6 +361,8 @@ class DecisionsMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_ledger_verifies(self):
+        # Anchoring runs on commit, which the test's transaction never reaches: anchor here.
+        ledger_anchor_head(tenant_id=self.tenant.pk)
         result = ledger_verify(tenant_id=self.tenant.pk)
         assert result.ok, result
 

@@ -506,6 +506,7 @@ def test_verify_ledger_shows_its_progress_on_stderr_and_its_verdicts_on_stdout(
     tenant, other_tenant
 ):
     append_many(tenant, 2)
+    ledger_anchor_head(tenant_id=tenant.pk)
     out, progress = StringIO(), StringIO()
 
     call_command("verify_ledger", stdout=out, stderr=progress)

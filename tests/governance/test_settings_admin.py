@@ -50,6 +50,7 @@ def _regression_form(policy, **overrides):
         "action": policy.action,
         "rollback_family": "",
         "significance_level": "",
+        "significance_test": policy.significance_test,
         "tiers": "[]",
         "consecutive_breaches": policy.consecutive_breaches,
         "change_reason": "tuning",

@@ -14,7 +14,7 @@ from governance.models import (
     SettingsChange,
 )
 from governance.services import settings as services
-from governance.services.ledger import Actor, ledger_verify
+from governance.services.ledger import Actor, ledger_anchor_head, ledger_verify
 from tests.factories.levers import RegressionPolicyFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +71,7 @@ def test_a_second_reviewer_approves_and_it_applies_with_one_ledger_entry(
     assert approved.get().payload["after"] == {"max_drop_fraction": 0.5}
     checkpoint = Checkpoint.objects.get(tenant=tenant, checkpoint_type="settings_change")
     assert checkpoint.state == CheckpointState.APPROVED
+    ledger_anchor_head(tenant_id=tenant.pk)
     assert ledger_verify(tenant_id=tenant.pk).ok
 
 

@@ -592,6 +592,7 @@ def test_rebase_replays_the_proposals_changes_onto_the_active_version_as_a_new_d
     rebased = version_approve(version=rebased, user=second_reviewer, reason="ok")
     rebased = version_activate(version=rebased, user=second_reviewer, reason="go")
     assert rebased.state == VersionState.ACTIVE
+    ledger_anchor_head(tenant_id=rebased.tenant_id)
     assert ledger_verify(tenant_id=rebased.tenant_id).ok
 
 
