@@ -67,18 +67,63 @@ def active_config(*, tenant_id: int, family: str) -> dict[str, Any] | None:
             "version": version.version,
             "payload": version.payload,
             "activated_at": version.activated_at.isoformat() if version.activated_at else None,
+            "rollout": live_rollout(tenant_id=tenant_id, family=family),
         }
     cache_set(key, {"read_at": read_at, "config": value}, ACTIVE_CONFIG_TTL)
     return value
 
 
+def live_rollout(*, tenant_id: int, family: str) -> dict[str, Any] | None:
+    """The descriptor of a family's live split (a RUNNING or PAUSED rollout with exposure),
+    enough for a client to follow it locally with ``govloop_client.split``: the rollout id,
+    state, stage, exposure and the candidate's id, version and payload. None without one."""
+    from governance.models import Rollout, RolloutState
+
+    row = (
+        Rollout.objects.filter(
+            tenant_id=tenant_id,
+            family__name=family,
+            state__in=[RolloutState.RUNNING, RolloutState.PAUSED],
+            percent__gt=0,
+        )
+        .values(
+            "pk",
+            "state",
+            "stage_index",
+            "percent",
+            "candidate_id",
+            "candidate__version",
+            "candidate__payload",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    return {
+        "id": row["pk"],
+        "state": row["state"],
+        "stage": row["stage_index"],
+        "percent": row["percent"],
+        "candidate": {
+            "id": row["candidate_id"],
+            "version": row["candidate__version"],
+            "payload": row["candidate__payload"],
+        },
+    }
+
+
 def active_config_etag(config: dict[str, Any]) -> str:
-    """The entity tag of an active-config read: the version id and its activation time. An
-    ACTIVE payload is frozen and a rollback re-activates with a new time, so the pair changes
-    whenever the answer does; it is computed from the cached entry, so a revalidation that
-    finds the entry in the cache needs no database."""
+    """The entity tag of an active-config read: the version id and its activation time, and
+    during a guarded rollout the rollout's id, state, stage and exposure. An ACTIVE payload is
+    frozen, a rollback re-activates with a new time and a candidate's payload is frozen too,
+    so the tag changes whenever the answer does; it is computed from the cached entry, so a
+    revalidation that finds the entry in the cache needs no database."""
     activated_at = config.get("activated_at") or ""
-    return f'"{config["id"]}-{activated_at}"'
+    rollout = config.get("rollout")
+    if not rollout:
+        return f'"{config["id"]}-{activated_at}"'
+    split = f"r{rollout['id']}-{rollout['state']}-{rollout['stage']}-{rollout['percent']}"
+    return f'"{config["id"]}-{activated_at}-{split}"'
 
 
 def version_diff(*, version: ConfigVersion) -> dict[str, Any]:

@@ -101,7 +101,12 @@ class ActiveConfigSerializer(serializers.Serializer):
     payload = serializers.JSONField()
     activated_at = serializers.CharField(allow_null=True)
     rollout = serializers.DictField(
-        required=False, help_text="With a client_id while a rollout is live: the case's cohort."
+        required=False,
+        allow_null=True,
+        help_text="Without a client_id: the family's live guarded rollout, or null (id, state, "
+        "stage, percent and the candidate's id, version and payload; a client follows the "
+        "split locally with govloop_client.split, and the ETag changes with the stage, "
+        "exposure and state). With a client_id while a rollout is live: the case's cohort.",
     )
 
 

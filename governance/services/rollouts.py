@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from typing import Any
 
@@ -41,9 +40,10 @@ from governance.models import (
 )
 from governance.services.checkpoints import checkpoint_open
 from governance.services.ledger import Actor, iso_utc, ledger_append
+from governance.services.versions import _invalidate_active_on_commit
+from govloop_client.split import BUCKETS, in_candidate_cohort, rollout_bucket  # noqa: F401 (the one split)
 
 ROLLOUT_ACTOR = Actor.system("rollout")
-BUCKETS = 10_000
 MIN_SAMPLES_TO_ABORT = 30
 # success_rate: decision outcomes; kpi_rate / kpi_value: KPI events (``domain``, ``kpi``)
 # carrying the version that produced them.
@@ -60,15 +60,6 @@ MAX_STAGES = 10
 
 # ---------------------------------------------------------------------------------------------
 # The split
-
-
-def rollout_bucket(*, rollout_id: int, client_id: str) -> int:
-    digest = hashlib.sha256(f"{rollout_id}:{client_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BUCKETS
-
-
-def in_candidate_cohort(*, rollout_id: int, client_id: str, percent: int) -> bool:
-    return rollout_bucket(rollout_id=rollout_id, client_id=client_id) < percent * (BUCKETS // 100)
 
 
 def rollout_for_runtime(*, tenant_id: int, family: str) -> dict[str, Any] | None:
@@ -160,6 +151,9 @@ def _plan_errors(stages: Any, guards: Any, significance_level: float) -> dict[st
 
 
 def _history(row: Rollout, event: str, now: dt.datetime, **extra: Any) -> None:
+    # Every change of state, stage or exposure is recorded here: the family's cached runtime
+    # read (which carries the split's descriptor, and its ETag) is dropped once it commits.
+    _invalidate_active_on_commit(row.candidate)
     row.history = [
         *row.history,
         {"at": iso_utc(now), "event": event, "percent": row.percent, **extra},

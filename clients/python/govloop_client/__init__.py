@@ -3,7 +3,7 @@ scorer, batched idempotent events, risk reservations and the go-live gate."""
 
 __version__ = "0.1.0"
 
-from govloop_client.client import ActiveConfig, Client, Reservation, Scored
+from govloop_client.client import ActiveConfig, Client, Reservation, RolloutSplit, Scored
 from govloop_client.errors import (
     ApiError,
     BufferFull,
@@ -15,6 +15,7 @@ from govloop_client.errors import (
     RiskDenied,
 )
 from govloop_client.scoring import ABSTAIN, Scorer, ScoreResult, score
+from govloop_client.split import in_candidate_cohort, rollout_bucket
 
 __all__ = [
     "ABSTAIN",
@@ -29,9 +30,12 @@ __all__ = [
     "ProdExecBlocked",
     "Reservation",
     "RiskDenied",
+    "RolloutSplit",
     "ScoreResult",
     "Scored",
     "Scorer",
     "__version__",
+    "in_candidate_cohort",
+    "rollout_bucket",
     "score",
 ]

@@ -4,8 +4,13 @@
   ``If-None-Match`` every ``revalidate_after`` seconds; while the server cannot be reached the
   cached copy is served until ``max_stale`` seconds after its last successful revalidation,
   then ``ConfigUnavailable`` is raised (fail closed).
-- ``score(features)``: the server's own scorer (``govloop_client.scoring``) applied locally
-  to that config; the result names the config version it used.
+- ``score(features, client_id=...)``: the server's own scorer (``govloop_client.scoring``)
+  applied locally to that config; the result names the config version it used. During a
+  guarded rollout the config read carries the split's descriptor (rollout id, exposure, the
+  candidate's version and payload), revalidated with the config (its ETag changes with the
+  stage, exposure and state), and a case whose ``client_id`` falls in the candidate's cohort
+  (``govloop_client.split``, the server's own hash) is scored with the candidate: no HTTP
+  call per case.
 - ``record_decision`` / ``record_kpi`` / ``record_learning_event``: buffered, sent in batches
   by a background thread and by ``flush()``, each item with its client id, so a batch whose
   answer was lost is sent again and stored once. An item leaves the buffer only when the
@@ -44,11 +49,44 @@ from govloop_client.errors import (
     RiskDenied,
 )
 from govloop_client.scoring import Scorer, ScoreResult
+from govloop_client.split import in_candidate_cohort
 
 logger = logging.getLogger("govloop_client")
 
 # Answers that may succeed when sent again: overload, a restarting server or proxy.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RolloutSplit:
+    """A live guarded rollout of the family: cases whose bucket is below ``percent`` run
+    the candidate (``candidate_id``, ``candidate_version``, ``candidate_scorer``)."""
+
+    id: int
+    state: str
+    stage: int
+    percent: int
+    candidate_id: int
+    candidate_version: str
+    candidate_payload: dict[str, Any]
+    candidate_scorer: Scorer = field(repr=False, compare=False)
+
+    @classmethod
+    def from_response(cls, body: Mapping[str, Any]) -> RolloutSplit:
+        candidate = body["candidate"]
+        return cls(
+            id=body["id"],
+            state=body["state"],
+            stage=body["stage"],
+            percent=body["percent"],
+            candidate_id=candidate["id"],
+            candidate_version=candidate["version"],
+            candidate_payload=candidate["payload"],
+            candidate_scorer=Scorer(candidate["payload"]),
+        )
+
+    def in_candidate_cohort(self, client_id: str) -> bool:
+        return in_candidate_cohort(rollout_id=self.id, client_id=client_id, percent=self.percent)
 
 
 @dataclass(frozen=True)
@@ -60,9 +98,11 @@ class ActiveConfig:
     activated_at: str | None
     etag: str | None
     scorer: Scorer = field(repr=False, compare=False)
+    rollout: RolloutSplit | None = None
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any], etag: str | None) -> ActiveConfig:
+        rollout = body.get("rollout")
         return cls(
             id=body["id"],
             family=body["family"],
@@ -71,16 +111,23 @@ class ActiveConfig:
             activated_at=body.get("activated_at"),
             etag=etag,
             scorer=Scorer(body["payload"]),
+            # A descriptor names a candidate; a per-case answer (with ``client_id``) does not.
+            rollout=RolloutSplit.from_response(rollout)
+            if isinstance(rollout, Mapping) and "candidate" in rollout
+            else None,
         )
 
 
 @dataclass(frozen=True)
 class Scored:
-    """A local score and the config version that produced it."""
+    """A local score and the config version that produced it; during a guarded rollout, with
+    a ``client_id``, the rollout and the case's cohort (``"candidate"`` or ``"baseline"``)."""
 
     result: ScoreResult
     config_id: int
     config_version: str
+    rollout_id: int | None = None
+    cohort: str | None = None
 
     @property
     def decision(self) -> str:
@@ -92,10 +139,13 @@ class Scored:
 
     def as_dict(self) -> dict[str, Any]:
         """The shape of the server's ``POST /api/calibration/score`` answer."""
-        return {
+        out = {
             **self.result.as_dict(),
             "version": {"id": self.config_id, "version": self.config_version},
         }
+        if self.rollout_id is not None:
+            out["rollout"] = {"id": self.rollout_id, "cohort": self.cohort}
+        return out
 
 
 @dataclass
@@ -315,11 +365,33 @@ class Client:
         self._configs[family] = _Cached(config, now)
         return config
 
-    def score(self, features: Mapping[str, Any], family: str = "scoring") -> Scored:
-        """Score one case locally with the ACTIVE config (no network call while the cached
-        copy is fresh)."""
+    def score(
+        self, features: Mapping[str, Any], family: str = "scoring", *, client_id: str | None = None
+    ) -> Scored:
+        """Score one case locally (no network call while the cached copy is fresh) with the
+        ACTIVE config, or, during a guarded rollout, with the config of the case's cohort:
+        the candidate's when ``client_id`` (the case's id, as the server's split takes it)
+        falls in the candidate's cohort. Without a ``client_id`` a case runs the ACTIVE
+        config. The result names the version used, and the rollout and cohort."""
         config = self.config(family)
-        return Scored(config.scorer(features), config.id, config.version)
+        split = config.rollout
+        if split is None or client_id is None:
+            return Scored(config.scorer(features), config.id, config.version)
+        if split.in_candidate_cohort(client_id[:64]):
+            return Scored(
+                split.candidate_scorer(features),
+                split.candidate_id,
+                split.candidate_version,
+                rollout_id=split.id,
+                cohort="candidate",
+            )
+        return Scored(
+            config.scorer(features),
+            config.id,
+            config.version,
+            rollout_id=split.id,
+            cohort="baseline",
+        )
 
     # --- buffered events ------------------------------------------------------------------
 
