@@ -30,6 +30,8 @@ CASES = [
     ("regression_policy", "significance_level", None, 0.05, True),
     ("regression_policy", "significance_level", 0.05, 0.01, True),
     ("regression_policy", "significance_level", 0.05, None, False),
+    ("regression_policy", "significance_test", "t_test", "mann_whitney", True),
+    ("regression_policy", "significance_test", "mann_whitney", "t_test", True),
     ("regression_policy", "consecutive_breaches", 1, 3, True),
     ("regression_policy", "consecutive_breaches", 3, 1, False),
     (
