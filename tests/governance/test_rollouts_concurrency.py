@@ -76,7 +76,11 @@ def test_racing_analyses_apply_the_decision_once(
 
     results = _race(rollout, now)
 
-    assert sum(result is not None for result in results) == 1
+    # One worker applies the stage-0 decision. A worker slow enough to read the rollout after
+    # the advance committed analyses the new stage (and waits out its minimum duration):
+    # that is a second analysis, not a second application, so only stage-0 verdicts count.
+    decided = [r for r in results if r is not None and r["stage"] == 0 and r["decision"] != "wait"]
+    assert len(decided) == 1, results
     assert LedgerEntry.objects.filter(tenant=tenant, kind=kind).count() == 1
     row = Rollout.objects.get(pk=rollout.pk)
     assert row.state == state
