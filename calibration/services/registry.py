@@ -39,7 +39,12 @@ from governance.kernel.settings import SettingsOutcome
 from governance.kernel.transitions import govern_transition
 from governance.models import Tenant
 from governance.services.ledger import Actor, ledger_append
-from governance.services.settings import row_values, settings_upsert, validate_row, write_row
+from governance.services.settings import (
+    row_values,
+    settings_upsert,
+    tenant_config_writer,
+    validate_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,20 +101,7 @@ def registry_config_validate(
     )
 
 
-def registry_config_write(
-    tenant_id: int,
-    target: str,
-    values: dict[str, Any],
-    now: dt.datetime,
-    actor: Actor,
-    reason: str,
-) -> CalibratorRegistryConfig:
-    return write_row(
-        CalibratorRegistryConfig,
-        lookup={"tenant_id": tenant_id},
-        values=values,
-        extra={"updated_at": now},
-    )
+registry_config_write = tenant_config_writer(CalibratorRegistryConfig)
 
 
 @transaction.atomic

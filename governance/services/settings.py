@@ -71,6 +71,25 @@ def write_row(
     return row
 
 
+def tenant_config_writer(model: type[models.Model]):
+    """The ``write`` of a settings kind whose row is the tenant's one config row of ``model``
+    (stamped with ``updated_at``)."""
+
+    def write(
+        tenant_id: int,
+        target: str,
+        values: dict[str, Any],
+        now: dt.datetime,
+        actor: Actor,
+        reason: str,
+    ) -> models.Model:
+        return write_row(
+            model, lookup={"tenant_id": tenant_id}, values=values, extra={"updated_at": now}
+        )
+
+    return write
+
+
 def validate_row(
     model: type[models.Model], *, lookup: dict[str, Any], values: dict[str, Any]
 ) -> dict[str, list[str]]:

@@ -29,7 +29,12 @@ from governance.ingest import Field, IngestResult, bulk_insert, validate_rows
 from governance.kernel.settings import SettingsOutcome
 from governance.models import SettingsChange, Tenant
 from governance.services.ledger import Actor, ledger_append
-from governance.services.settings import row_values, settings_upsert, validate_row, write_row
+from governance.services.settings import (
+    row_values,
+    settings_upsert,
+    tenant_config_writer,
+    validate_row,
+)
 from learning.models import EventType, LearningEngineConfig, LearningEvent, family_of
 
 MAX_BATCH = 10_000
@@ -100,20 +105,7 @@ def learning_config_validate(
     return validate_row(LearningEngineConfig, lookup={"tenant_id": tenant_id}, values=values)
 
 
-def learning_config_write(
-    tenant_id: int,
-    target: str,
-    values: dict[str, Any],
-    now: dt.datetime,
-    actor: Actor,
-    reason: str,
-) -> LearningEngineConfig:
-    return write_row(
-        LearningEngineConfig,
-        lookup={"tenant_id": tenant_id},
-        values=values,
-        extra={"updated_at": now},
-    )
+learning_config_write = tenant_config_writer(LearningEngineConfig)
 
 
 @transaction.atomic
